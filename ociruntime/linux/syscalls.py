@@ -206,3 +206,110 @@ def openat2(dirfd, path, flags, mode=0, resolve=RESOLVE_IN_ROOT | RESOLVE_NO_MAG
     how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
     return syscall("openat2", ctypes.c_int(dirfd), _b(path), ctypes.byref(how),
                    ctypes.c_size_t(ctypes.sizeof(how)), what=path)
+
+
+# ---------------------------------------------------------------- cgroups
+# bpf(2) for cgroup v2 device programs (BPF_PROG_TYPE_CGROUP_DEVICE) and inotify for
+# memory.events. Layouts of union bpf_attr from include/uapi/linux/bpf.h.
+
+BPF_PROG_LOAD = 5
+BPF_PROG_ATTACH = 8
+BPF_PROG_DETACH = 9
+BPF_PROG_GET_FD_BY_ID = 13
+BPF_PROG_QUERY = 16
+BPF_PROG_TYPE_CGROUP_DEVICE = 15
+BPF_CGROUP_DEVICE = 6
+BPF_F_ALLOW_OVERRIDE = 1
+BPF_F_ALLOW_MULTI = 2
+
+
+class _BpfProgLoad(ctypes.Structure):
+    _fields_ = [("prog_type", ctypes.c_uint32), ("insn_cnt", ctypes.c_uint32),
+                ("insns", ctypes.c_uint64), ("license", ctypes.c_uint64),
+                ("log_level", ctypes.c_uint32), ("log_size", ctypes.c_uint32),
+                ("log_buf", ctypes.c_uint64), ("kern_version", ctypes.c_uint32),
+                ("prog_flags", ctypes.c_uint32), ("prog_name", ctypes.c_char * 16),
+                ("prog_ifindex", ctypes.c_uint32), ("expected_attach_type", ctypes.c_uint32)]
+
+
+class _BpfAttach(ctypes.Structure):
+    _fields_ = [("target_fd", ctypes.c_uint32), ("attach_bpf_fd", ctypes.c_uint32),
+                ("attach_type", ctypes.c_uint32), ("attach_flags", ctypes.c_uint32),
+                ("replace_bpf_fd", ctypes.c_uint32)]
+
+
+class _BpfQuery(ctypes.Structure):
+    _fields_ = [("target_fd", ctypes.c_uint32), ("attach_type", ctypes.c_uint32),
+                ("query_flags", ctypes.c_uint32), ("attach_flags", ctypes.c_uint32),
+                ("prog_ids", ctypes.c_uint64), ("prog_cnt", ctypes.c_uint32)]
+
+
+def _bpf(cmd, attr, what):
+    # the kernel accepts a larger, zero-filled attr; pass the struct's own size
+    return syscall("bpf", ctypes.c_int(cmd), ctypes.byref(attr),
+                   ctypes.c_uint(ctypes.sizeof(attr)), what=what)
+
+
+def bpf_prog_load_cgroup_device(insns, name=b"ocirun_dev"):
+    """Load a BPF_PROG_TYPE_CGROUP_DEVICE program from ``insns`` (bytes, 8 per insn);
+    returns the program fd. On a verifier error the log is in the OSError's filename."""
+    buf = ctypes.create_string_buffer(bytes(insns), len(insns))
+    lic = ctypes.create_string_buffer(b"Apache")
+    log = ctypes.create_string_buffer(1 << 14)
+    a = _BpfProgLoad()
+    a.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE
+    a.insn_cnt = len(insns) // 8
+    a.insns = ctypes.addressof(buf)
+    a.license = ctypes.addressof(lic)
+    a.prog_name = name[:15]
+    try:
+        return _bpf(BPF_PROG_LOAD, a, "bpf(BPF_PROG_LOAD)")
+    except OSError as e:
+        if e.errno not in (13, 22):  # EACCES/EINVAL: retry with the verifier's log
+            raise
+    a.log_level = 1
+    a.log_size = ctypes.sizeof(log)
+    a.log_buf = ctypes.addressof(log)
+    try:
+        return _bpf(BPF_PROG_LOAD, a, "bpf(BPF_PROG_LOAD)")
+    except OSError as e:
+        raise OSError(e.errno, e.strerror,
+                      "bpf(BPF_PROG_LOAD): " + log.value.decode(errors="replace")[-400:]) from None
+
+
+def bpf_prog_attach(cgroup_fd, prog_fd, attach_type=BPF_CGROUP_DEVICE, flags=BPF_F_ALLOW_MULTI):
+    a = _BpfAttach(cgroup_fd, prog_fd, attach_type, flags, 0)
+    _bpf(BPF_PROG_ATTACH, a, "bpf(BPF_PROG_ATTACH)")
+
+
+def bpf_prog_detach(cgroup_fd, prog_fd, attach_type=BPF_CGROUP_DEVICE):
+    a = _BpfAttach(cgroup_fd, prog_fd, attach_type, 0, 0)
+    _bpf(BPF_PROG_DETACH, a, "bpf(BPF_PROG_DETACH)")
+
+
+def bpf_prog_query(cgroup_fd, attach_type=BPF_CGROUP_DEVICE):
+    """Ids of the programs attached directly to the cgroup, and the attach flags."""
+    ids = (ctypes.c_uint32 * 64)()
+    a = _BpfQuery(cgroup_fd, attach_type, 0, 0, ctypes.addressof(ids), 64)
+    _bpf(BPF_PROG_QUERY, a, "bpf(BPF_PROG_QUERY)")
+    return list(ids[:a.prog_cnt]), a.attach_flags
+
+
+def bpf_prog_get_fd_by_id(prog_id):
+    a = (ctypes.c_uint32 * 4)(prog_id, 0, 0, 0)  # prog_id, next_id, open_flags
+    return syscall("bpf", ctypes.c_int(BPF_PROG_GET_FD_BY_ID), ctypes.byref(a),
+                   ctypes.c_uint(ctypes.sizeof(a)), what="bpf(BPF_PROG_GET_FD_BY_ID)")
+
+
+IN_MODIFY = 0x2
+IN_NONBLOCK = os.O_NONBLOCK
+IN_CLOEXEC = os.O_CLOEXEC
+
+
+def inotify_init1(flags=IN_CLOEXEC):
+    return _check(libc.inotify_init1(ctypes.c_int(flags)), "inotify_init1")
+
+
+def inotify_add_watch(fd, path, mask):
+    return _check(libc.inotify_add_watch(ctypes.c_int(fd), _b(path), ctypes.c_uint32(mask)),
+                  path)
