@@ -242,25 +242,29 @@ class Manager:
     def kill_all(self, sig):
         """Signal every process in the container's cgroup. SIGKILL uses cgroup.kill where
         the kernel has it; otherwise the cgroup is frozen so nothing forks away while each
-        pid is signalled, then thawed (a frozen process still gets its signal on thaw)."""
+        pid is signalled, then thawed. A cgroup that was frozen before stays frozen, except
+        after SIGKILL: it is thawed so the kill takes effect (a v1-frozen task does not die
+        while frozen)."""
         import signal
+        can_freeze = self.can_freeze()
+        was_frozen = can_freeze and self.is_frozen()
         kill_file = self._kill_file()
         if sig == signal.SIGKILL and kill_file:
             write(kill_file, "1")
-            return
-        frozen = self.is_frozen()
-        can_freeze = self.can_freeze()
-        if can_freeze and not frozen:
-            self.freeze()
-        try:
-            for pid in self.pids():
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-        finally:
-            if can_freeze and not frozen:
-                self.thaw()
+        else:
+            if can_freeze and not was_frozen:
+                self.freeze()
+            try:
+                for pid in self.pids():
+                    try:
+                        os.kill(pid, sig)
+                    except ProcessLookupError:
+                        pass
+            finally:
+                if can_freeze and not was_frozen:
+                    self.thaw()
+        if was_frozen and sig == signal.SIGKILL:
+            self.thaw()
 
     def _kill_file(self):
         return None
