@@ -447,7 +447,10 @@ def test_stats_shape(env):
                    "import time; time.sleep(100)"])
     assert wait_for(lambda: m.stats()["memory"]["usage"].get("usage", 0) > 8 << 20)
     st = m.stats()
-    assert set(st) == {"cpu", "memory", "pids", "blkio", "hugetlb"}
+    assert set(st) == {"cpu", "cpuset", "memory", "pids", "blkio", "hugetlb", "intel_rdt",
+                       "network_interfaces"}
+    assert st["cpuset"]["cpus"] == list(range(os.cpu_count()))
+    assert set(st["memory"]) >= {"usage", "swap", "kernel", "kernelTCP", "raw"}
     assert st["memory"]["usage"]["limit"] == 128 << 20
     assert st["memory"]["raw"]["rss"] > 0 or st["memory"]["raw"]["total_rss"] > 0
     assert st["pids"] == {"current": 1, "limit": 50}

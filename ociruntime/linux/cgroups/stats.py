@@ -1,6 +1,6 @@
-"""Container statistics in the shape of runc's ``events --stats`` "data" object
-(types.Stats: cpu, memory, pids, blkio, hugetlb). Zero values that runc omits
-(``omitempty``) are omitted here too."""
+"""Container statistics in the shape of runc's ``events --stats`` "data" object (cpu, cpuset,
+memory, pids, blkio, hugetlb, intel_rdt, network_interfaces), compared field by field with
+runc 1.1's output on this host. Zero values that runc omits (``omitempty``) are omitted."""
 import os
 
 from .fs import read_int, read_kv, read_or
@@ -78,6 +78,16 @@ def v1(m):
                                     "throttledPeriods": st.get("nr_throttled", 0),
                                     "throttledTime": st.get("throttled_time", 0)})
     data["cpu"] = cpu
+    cs = p.get("cpuset")
+    if cs:
+        c = {"cpus": _ints(read_or(cs + "/cpuset.cpus", "")),
+             "cpu_exclusive": read_int(cs + "/cpuset.cpu_exclusive"),
+             "mems": _ints(read_or(cs + "/cpuset.mems", ""))}
+        for k in ("mem_hardwall", "mem_exclusive", "memory_migrate", "memory_spread_page",
+                  "memory_spread_slab", "memory_pressure", "sched_load_balance",
+                  "sched_relax_domain_level"):
+            c[k] = read_int(f"{cs}/cpuset.{k}")
+        data["cpuset"] = c
     mem = p.get("memory")
     if mem:
         raw = read_kv(mem + "/memory.stat")
@@ -97,7 +107,6 @@ def v1(m):
             memory["kernel"] = e("memory.kmem.")
         if os.path.exists(mem + "/memory.kmem.tcp.usage_in_bytes"):
             memory["kernelTCP"] = e("memory.kmem.tcp.")
-        memory["use_hierarchy"] = read_or(mem + "/memory.use_hierarchy", "").strip() == "1"
         if raw:
             memory["raw"] = raw
         data["memory"] = memory
@@ -108,7 +117,20 @@ def v1(m):
     data["blkio"] = _blkio_v1(p["blkio"]) if p.get("blkio") else {}
     hp = p.get("hugetlb") or p.get("")
     data["hugetlb"] = _hugetlb(hp, v1=bool(p.get("hugetlb")))
+    data["intel_rdt"] = {}
+    data["network_interfaces"] = None
     return data
+
+
+def _ints(s):
+    """A cpu/mem list ("0-2,4") -> [0, 1, 2, 4]."""
+    out = []
+    for part in s.strip().split(","):
+        if not part:
+            continue
+        a, _, b = part.partition("-")
+        out.extend(range(int(a), int(b or a) + 1))
+    return out
 
 
 def _hugetlb(path, v1):
@@ -196,4 +218,9 @@ def v2(m):
             blkio["ioServicedRecursive"] = sv
     data["blkio"] = blkio
     data["hugetlb"] = _hugetlb(path, v1=False)
+    if os.path.exists(path + "/cpuset.cpus.effective"):
+        data["cpuset"] = {"cpus": _ints(read_or(path + "/cpuset.cpus.effective", "")),
+                          "mems": _ints(read_or(path + "/cpuset.mems.effective", ""))}
+    data["intel_rdt"] = {}
+    data["network_interfaces"] = None
     return data
