@@ -9,6 +9,7 @@ See docs/cgroups.md for the Manager methods and the cgroupsPath rules."""
 import os
 
 from ...errors import Unsupported
+from .fs import CgroupError, Manager  # noqa: F401  (Manager.from_state(d) rebuilds any manager)
 
 MOUNT = "/sys/fs/cgroup"
 DEFAULT_PARENT = "/ocirun"

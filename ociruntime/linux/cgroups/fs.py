@@ -222,6 +222,12 @@ class Manager:
     def __init__(self):
         self.warnings = []
 
+    @classmethod
+    def from_state(cls, d):
+        """Rebuild the right manager (v1/hybrid or v2) from ``to_state()``; no scans."""
+        from . import from_state
+        return from_state(d)
+
     def warn(self, msg):
         self.warnings.append(msg)
 
