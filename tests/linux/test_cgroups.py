@@ -356,13 +356,20 @@ def test_devices_deny_dev_null(env):
     assert _open_status(env, "/dev/zero") == "ok"
 
 
-def test_devices_spec_devices_and_update(env):
+def test_devices_spec_devices_and_update(env, monkeypatch):
     class D:
         type, major, minor = "c", 1, 11
     env.m.apply(None, spec_devices=[D()])
     assert _open_status(env, "/dev/kmsg") == "ok"
+    from ociruntime.linux.cgroups import v1
+    writes = []
+    real = v1.write
+    monkeypatch.setattr(v1, "write", lambda f, v: (writes.append((f, v)), real(f, v)))
     env.m.update(res({"devices": [{"allow": False, "type": "c", "major": 1, "minor": 11,
                                    "access": "r"}]}))
+    monkeypatch.undo()
+    # an update of a running container only changes the difference: never "deny a"
+    assert [(os.path.basename(f), v) for f, v in writes] == [("devices.deny", "c 1:11 r")]
     # runc semantics: the defaults come after the config's rules; linux.devices are
     # not part of an update
     assert _open_status(env, "/dev/kmsg") == "1"

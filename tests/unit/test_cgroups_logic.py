@@ -226,3 +226,16 @@ def test_bpf_program_matches_v1_semantics(rules):
         at = (sum({"m": 1, "r": 2, "w": 4}[c] for c in acc) << 16) | {"b": 1, "c": 2}[typ]
         want = kernel_v1_allows(rules, typ, ma, mi, acc)
         assert run_bpf(prog, at, ma, mi) == int(want), (typ, ma, mi, acc)
+
+
+def test_v1_update_writes_diff():
+    cur = "c 1:3 rwm\nc 136:* rwm\nc 1:11 rw\n"
+    rules = [dv.DENY_ALL, R(True, ma=1, mi=3), R(True, ma=136), R(True, ma=1, mi=11, acc="r"),
+             R(True, "b", 8, 0, "r")]
+    assert dv.v1_update_writes(cur, rules) == [("devices.allow", "b 8:0 r"),
+                                               ("devices.deny", "c 1:11 w")]
+    assert dv.v1_update_writes("a *:* rwm\n", rules) is None
+    assert dv.v1_update_writes(cur, [R(True, t="a")]) is None
+    assert dv.v1_update_writes(cur, [dv.DENY_ALL]) == [("devices.deny", "c 1:3 rwm"),
+                                                       ("devices.deny", "c 136:* rwm"),
+                                                       ("devices.deny", "c 1:11 rw")]

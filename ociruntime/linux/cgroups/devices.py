@@ -71,8 +71,47 @@ def v1_writes(rules):
     out = [("devices.allow" if default_allow else "devices.deny", "a")]
     f = "devices.deny" if default_allow else "devices.allow"
     for t, ma, mi, acc in exc:
-        out.append((f, f"{t} {'*' if ma is None else ma}:{'*' if mi is None else mi} {acc}"))
+        out.append((f, _line(t, ma, mi, acc)))
     return out
+
+
+def parse_v1_list(text):
+    """devices.list -> (default_allow, {(type, major, minor): access}). The kernel lists
+    ``a *:* rwm`` alone when the default is allow (deny exceptions are not shown)."""
+    exc = {}
+    for line in text.splitlines():
+        p = line.split()
+        if len(p) != 3:
+            continue
+        if p[0] == "a":
+            return True, {}
+        ma, _, mi = p[1].partition(":")
+        exc[(p[0], None if ma == "*" else int(ma), None if mi == "*" else int(mi))] = p[2]
+    return False, exc
+
+
+def v1_update_writes(current_list, rules):
+    """Writes that move a running container's v1 device cgroup from ``current_list`` (its
+    devices.list) to ``rules`` without the moment of "deny all" a full rewrite has; None when
+    that is not possible (the current or new default is allow)."""
+    cur_allow, cur = parse_v1_list(current_list)
+    default_allow, exc = normalize(rules)
+    if cur_allow or default_allow:
+        return None
+    want = {(t, ma, mi): acc for t, ma, mi, acc in exc}
+    out = []
+    for (t, ma, mi), acc in want.items():
+        if set(acc) - set(cur.get((t, ma, mi), "")):
+            out.append(("devices.allow", _line(t, ma, mi, acc)))
+    for (t, ma, mi), acc in cur.items():
+        drop = "".join(c for c in acc if c not in want.get((t, ma, mi), ""))
+        if drop:
+            out.append(("devices.deny", _line(t, ma, mi, drop)))
+    return out
+
+
+def _line(t, ma, mi, acc):
+    return f"{t} {'*' if ma is None else ma}:{'*' if mi is None else mi} {acc}"
 
 
 # ------------------------------------------------------------------ v2: BPF program

@@ -74,7 +74,10 @@ class V1Manager(fs.Manager):
     def create(self):
         cpuset = self.paths.get("cpuset")
         for d in self.dirs():
-            _mkdir(d, d == cpuset)
+            try:
+                _mkdir(d, d == cpuset)
+            except OSError as e:
+                raise CgroupError(f"cannot create cgroup {d}: {e.strerror}") from None
 
     def add(self, pid):
         b = str(pid).encode()
@@ -169,7 +172,9 @@ class V1Manager(fs.Manager):
             rules = dv.effective_rules(r.devices if r is not None else None, spec_devices,
                                        default_devices)
             p = self.paths["devices"]
-            for f, line in dv.v1_writes(rules):
+            writes = dv.v1_update_writes(read_or(p + "/devices.list", ""), rules) if update \
+                else None
+            for f, line in writes if writes is not None else dv.v1_writes(rules):
                 write(f"{p}/{f}", line)
 
     def update(self, r):
