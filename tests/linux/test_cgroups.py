@@ -356,23 +356,33 @@ def test_devices_deny_dev_null(env):
     assert _open_status(env, "/dev/zero") == "ok"
 
 
-def test_devices_spec_devices_and_update(env, monkeypatch):
+def test_devices_spec_devices_are_kept(env):
     class D:
         type, major, minor = "c", 1, 11
     env.m.apply(None, spec_devices=[D()])
+    assert _open_status(env, "/dev/kmsg") == "ok"
+    assert env.m.to_state()["devices"] == [["c", 1, 11]]
+    m2 = cgroups.from_state(env.m.to_state())
+    assert m2.extra_devices == [("c", 1, 11)]
+    # runc's order: linux.devices come after the config's rules, so they cannot be denied
+    m2.update(res({"devices": [{"allow": False, "type": "c", "major": 1, "minor": 11}]}))
+    assert _open_status(env, "/dev/kmsg") == "ok"
+
+
+def test_devices_update_writes_only_the_difference(env, monkeypatch):
+    kmsg = {"allow": True, "type": "c", "major": 1, "minor": 11}
+    env.m.apply(res({"devices": [dict(kmsg, access="rwm")]}))
     assert _open_status(env, "/dev/kmsg") == "ok"
     from ociruntime.linux.cgroups import v1
     writes = []
     real = v1.write
     monkeypatch.setattr(v1, "write", lambda f, v: (writes.append((f, v)), real(f, v)))
-    env.m.update(res({"devices": [{"allow": False, "type": "c", "major": 1, "minor": 11,
-                                   "access": "r"}]}))
+    env.m.update(res({"devices": [dict(kmsg, access="w")]}))
     monkeypatch.undo()
-    # an update of a running container only changes the difference: never "deny a"
-    assert [(os.path.basename(f), v) for f, v in writes] == [("devices.deny", "c 1:11 r")]
-    # runc semantics: the defaults come after the config's rules; linux.devices are
-    # not part of an update
+    # never a transient "deny a" on a running container
+    assert [(os.path.basename(f), v) for f, v in writes] == [("devices.deny", "c 1:11 rm")]
     assert _open_status(env, "/dev/kmsg") == "1"
+    assert "c 1:11 w" in fs.read(env.m.paths["devices"] + "/devices.list").split("\n")
 
 
 # --------------------------------------------------------------------- freezer, kill, destroy

@@ -144,7 +144,7 @@ def test_normalize_like_the_kernel():
 def test_effective_rules_order_like_runc():
     class D:
         type, major, minor = "u", 4, 64
-    rules = dv.effective_rules([R(False, ma=1, mi=3)], [D()])
+    rules = dv.effective_rules([R(False, ma=1, mi=3)], dv.device_keys([D()]))
     assert rules[0] == dv.DENY_ALL
     assert rules[1] == R(False, ma=1, mi=3)
     assert rules[2:-1] == list(dv.DEFAULT_RULES)

@@ -18,6 +18,7 @@ from ociruntime.linux.cgroups import fs
 from ociruntime.linux.cgroups.v2 import V2Manager
 
 pytestmark = [
+    pytest.mark.vm,
     pytest.mark.skipif(not os.path.exists("/sys/fs/cgroup/cgroup.controllers"),
                        reason="needs a pure cgroup v2 host (/sys/fs/cgroup/cgroup.controllers "
                               "missing): run inside the VM, hack/vm/"),
@@ -181,6 +182,10 @@ def test_hugetlb_and_unified(env):
     assert "2MB" in m.stats()["hugetlb"]
     with pytest.raises(Unsupported, match=r'unified.nope.x: the cgroup v2 "nope" controller'):
         m.apply(res({"unified": {"nope.x": "1"}}))
+    # rdma is delegated; the VM has no RDMA device, so the kernel refuses the name
+    assert "rdma" in fs.read(m.path + "/cgroup.controllers").split()
+    with pytest.raises(OciError, match=r'failed to write "mlx5_0 hca_handle=2" to ".*/rdma.max"'):
+        m.apply(res({"rdma": {"mlx5_0": {"hcaHandles": 2}}}))
 
 
 def _open_status(env, path, mode="r"):

@@ -28,19 +28,27 @@ DEFAULT_RULES = (
 DENY_ALL = DeviceRule(allow=False, type="a", major=None, minor=None, access="rwm")
 
 
-def effective_rules(config_rules, spec_devices=(), defaults=True):
+def device_keys(spec_devices):
+    """``linux.devices`` entries (objects with .type "c"/"u"/"b"/"p", .major, .minor) ->
+    [(type, major, minor)] of the ones the device cgroup governs (not fifos)."""
+    out = []
+    for d in spec_devices or ():
+        t = "c" if d.type in ("c", "u") else "b" if d.type == "b" else None
+        if t is not None:
+            out.append((t, d.major, d.minor))
+    return out
+
+
+def effective_rules(config_rules, extra=(), defaults=True):
     """The rule list a container gets, in order: deny all, the config's
     ``linux.resources.devices``, runc's defaults, then an allow-rwm rule for each
-    ``linux.devices`` entry (objects with .type "c"/"u"/"b"/"p", .major, .minor)."""
+    (type, major, minor) in ``extra`` (its ``linux.devices``, see device_keys)."""
     out = [DENY_ALL]
     out.extend(config_rules or ())
     if defaults:
         out.extend(DEFAULT_RULES)
-    for d in spec_devices:
-        t = "c" if d.type in ("c", "u") else "b" if d.type == "b" else None
-        if t is not None:
-            out.append(DeviceRule(allow=True, type=t, major=d.major, minor=d.minor,
-                                  access="rwm"))
+    for t, ma, mi in extra:
+        out.append(DeviceRule(allow=True, type=t, major=ma, minor=mi, access="rwm"))
     return out
 
 

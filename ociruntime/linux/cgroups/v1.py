@@ -45,11 +45,11 @@ class V1Manager(fs.Manager):
         return cls(paths, hybrid)
 
     def to_state(self):
-        return {"mode": self.mode, "paths": self.paths}
+        return self._dev_state({"mode": self.mode, "paths": self.paths})
 
     @classmethod
     def from_state(cls, d):
-        return cls(d["paths"], d.get("mode") == "hybrid")
+        return cls(d["paths"], d.get("mode") == "hybrid")._dev_from(d)
 
     @property
     def path(self):
@@ -169,8 +169,11 @@ class V1Manager(fs.Manager):
             if r.unified:
                 self._unified(r.unified)
         if "devices" in self.paths and (not update or (r is not None and r.devices is not None)):
-            rules = dv.effective_rules(r.devices if r is not None else None, spec_devices,
-                                       default_devices)
+            if not update:
+                self.extra_devices = dv.device_keys(spec_devices)
+                self.default_devices = default_devices
+            rules = dv.effective_rules(r.devices if r is not None else None, self.extra_devices,
+                                       self.default_devices)
             p = self.paths["devices"]
             writes = dv.v1_update_writes(read_or(p + "/devices.list", ""), rules) if update \
                 else None

@@ -67,11 +67,11 @@ class V2Manager(fs.Manager):
             d["mount"] = self.mount
         if self.hybrid:
             d["hybrid"] = True
-        return d
+        return self._dev_state(d)
 
     @classmethod
     def from_state(cls, d):
-        return cls(d["path"], d.get("mount", MOUNT), d.get("hybrid", False))
+        return cls(d["path"], d.get("mount", MOUNT), d.get("hybrid", False))._dev_from(d)
 
     @property
     def paths(self):
@@ -198,8 +198,11 @@ class V2Manager(fs.Manager):
             for k, v in (r.unified or {}).items():   # last: overrides the converted values
                 self._w(k, v, f"linux.resources.unified.{k}")
         if not update or (r is not None and r.devices is not None):
-            rules = dv.effective_rules(r.devices if r is not None else None, spec_devices,
-                                       default_devices)
+            if not update:
+                self.extra_devices = dv.device_keys(spec_devices)
+                self.default_devices = default_devices
+            rules = dv.effective_rules(r.devices if r is not None else None, self.extra_devices,
+                                       self.default_devices)
             try:
                 dv.attach_v2(self.path, rules)
             except OSError as e:
