@@ -356,16 +356,32 @@ def test_devices_deny_dev_null(env):
     assert _open_status(env, "/dev/zero") == "ok"
 
 
-def test_devices_spec_devices_are_kept(env):
+def test_devices_like_runc(env):
+    """The same config as runc 1.1.5 got on this host: its devices.list, line for line."""
     class D:
-        type, major, minor = "c", 1, 11
+        def __init__(self, path):
+            self.path = path
+    env.m.apply(res({"devices": [{"allow": False, "access": "rwm"},
+                                 {"allow": False, "type": "c", "major": 1, "minor": 3,
+                                  "access": "rwm"}]}),
+                spec_devices=[D("/dev/kmsg")])
+    assert sorted(fs.read(env.m.paths["devices"] + "/devices.list").split("\n")[:-1]) == sorted([
+        "b *:* m", "c *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+        "c 5:0 rwm", "c 5:2 rwm", "c 10:200 rwm", "c 136:* rwm"])
+    # linux.devices gives no access by itself (runc neither)
+    assert _open_status(env, "/dev/kmsg") == "1"
+
+
+def test_devices_redefined_default_is_dropped_and_kept(env):
+    class D:
+        path = "/dev/zero"
     env.m.apply(None, spec_devices=[D()])
-    assert _open_status(env, "/dev/kmsg") == "ok"
-    assert env.m.to_state()["devices"] == [["c", 1, 11]]
+    assert _open_status(env, "/dev/zero") == "1"
+    assert env.m.to_state()["dropped_default_devices"] == ["/dev/zero"]
     m2 = cgroups.from_state(env.m.to_state())
-    assert m2.extra_devices == [("c", 1, 11)]
-    # runc's order: linux.devices come after the config's rules, so they cannot be denied
-    m2.update(res({"devices": [{"allow": False, "type": "c", "major": 1, "minor": 11}]}))
+    m2.update(res({"devices": [{"allow": True, "type": "c", "major": 1, "minor": 11,
+                                "access": "r"}]}))
+    assert _open_status(env, "/dev/zero") == "1"
     assert _open_status(env, "/dev/kmsg") == "ok"
 
 

@@ -9,46 +9,42 @@ them. So the v1 cgroup and the v2 program of the same config permit exactly the 
 """
 from .resources import DeviceRule
 
-# runc's default rules (libcontainer/specconv AllowedDevices), appended after the config's
-# own rules, so a container can always use these devices; then every linux.devices entry.
+# runc's default rules (libcontainer/specconv AllowedDevices, as runc 1.1.5 writes them on this
+# host), appended after the config's own rules so a container can always use these devices.
+# A default whose path is also in linux.devices is dropped (the config's entry takes priority,
+# as in runc's createDevices); linux.devices entries themselves get no rule: the config must
+# allow them in linux.resources.devices (runc does the same).
 DEFAULT_RULES = (
-    DeviceRule(allow=True, type="c", major=None, minor=None, access="m"),
-    DeviceRule(allow=True, type="b", major=None, minor=None, access="m"),
-    DeviceRule(allow=True, type="c", major=1, minor=3, access="rwm"),    # /dev/null
-    DeviceRule(allow=True, type="c", major=1, minor=8, access="rwm"),    # /dev/random
-    DeviceRule(allow=True, type="c", major=1, minor=7, access="rwm"),    # /dev/full
-    DeviceRule(allow=True, type="c", major=5, minor=0, access="rwm"),    # /dev/tty
-    DeviceRule(allow=True, type="c", major=1, minor=5, access="rwm"),    # /dev/zero
-    DeviceRule(allow=True, type="c", major=1, minor=9, access="rwm"),    # /dev/urandom
-    DeviceRule(allow=True, type="c", major=136, minor=None, access="rwm"),  # /dev/pts/*
-    DeviceRule(allow=True, type="c", major=5, minor=2, access="rwm"),    # /dev/ptmx
-    DeviceRule(allow=True, type="c", major=10, minor=200, access="rwm"),  # /dev/net/tun
+    (None, DeviceRule(allow=True, type="c", major=None, minor=None, access="m")),
+    (None, DeviceRule(allow=True, type="b", major=None, minor=None, access="m")),
+    ("/dev/null", DeviceRule(allow=True, type="c", major=1, minor=3, access="rwm")),
+    ("/dev/random", DeviceRule(allow=True, type="c", major=1, minor=8, access="rwm")),
+    ("/dev/full", DeviceRule(allow=True, type="c", major=1, minor=7, access="rwm")),
+    ("/dev/tty", DeviceRule(allow=True, type="c", major=5, minor=0, access="rwm")),
+    ("/dev/zero", DeviceRule(allow=True, type="c", major=1, minor=5, access="rwm")),
+    ("/dev/urandom", DeviceRule(allow=True, type="c", major=1, minor=9, access="rwm")),
+    (None, DeviceRule(allow=True, type="c", major=136, minor=None, access="rwm")),  # /dev/pts/*
+    (None, DeviceRule(allow=True, type="c", major=5, minor=2, access="rwm")),       # /dev/ptmx
+    (None, DeviceRule(allow=True, type="c", major=10, minor=200, access="rwm")),    # /dev/net/tun
 )
+DEFAULT_PATHS = frozenset(p for p, _ in DEFAULT_RULES if p)
 
 DENY_ALL = DeviceRule(allow=False, type="a", major=None, minor=None, access="rwm")
 
 
-def device_keys(spec_devices):
-    """``linux.devices`` entries (objects with .type "c"/"u"/"b"/"p", .major, .minor) ->
-    [(type, major, minor)] of the ones the device cgroup governs (not fifos)."""
-    out = []
-    for d in spec_devices or ():
-        t = "c" if d.type in ("c", "u") else "b" if d.type == "b" else None
-        if t is not None:
-            out.append((t, d.major, d.minor))
-    return out
+def overridden_defaults(spec_devices):
+    """Paths of default devices that ``linux.devices`` (objects with .path) redefines."""
+    return sorted({d.path for d in spec_devices or ()} & DEFAULT_PATHS)
 
 
-def effective_rules(config_rules, extra=(), defaults=True):
+def effective_rules(config_rules, dropped=(), defaults=True):
     """The rule list a container gets, in order: deny all, the config's
-    ``linux.resources.devices``, runc's defaults, then an allow-rwm rule for each
-    (type, major, minor) in ``extra`` (its ``linux.devices``, see device_keys)."""
+    ``linux.resources.devices``, then runc's defaults except those whose path is in
+    ``dropped`` (see overridden_defaults)."""
     out = [DENY_ALL]
     out.extend(config_rules or ())
     if defaults:
-        out.extend(DEFAULT_RULES)
-    for t, ma, mi in extra:
-        out.append(DeviceRule(allow=True, type=t, major=ma, minor=mi, access="rwm"))
+        out.extend(r for p, r in DEFAULT_RULES if p is None or p not in dropped)
     return out
 
 

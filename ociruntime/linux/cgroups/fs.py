@@ -221,18 +221,18 @@ class Manager:
 
     def __init__(self):
         self.warnings = []
-        self.extra_devices = []      # [(type, major, minor)] of linux.devices, kept for update
+        self.dropped_defaults = []   # default device paths linux.devices redefines (for update)
         self.default_devices = True
 
     def _dev_state(self, d):
-        if self.extra_devices:
-            d["devices"] = [list(x) for x in self.extra_devices]
+        if self.dropped_defaults:
+            d["dropped_default_devices"] = list(self.dropped_defaults)
         if not self.default_devices:
             d["default_devices"] = False
         return d
 
     def _dev_from(self, d):
-        self.extra_devices = [tuple(x) for x in d.get("devices", ())]
+        self.dropped_defaults = list(d.get("dropped_default_devices", ()))
         self.default_devices = d.get("default_devices", True)
         return self
 

@@ -145,8 +145,9 @@ class V1Manager(fs.Manager):
     # ------------------------------------------------------------------ limits
     def apply(self, r, spec_devices=(), default_devices=True, update=False):
         """Write every limit in Resources ``r`` (None: only the device rules) and read the
-        values back. Device rules are always applied on create (deny all + runc's defaults +
-        ``spec_devices``); on update only when ``r.devices`` is set."""
+        values back. Device rules are always applied on create (deny all, ``r.devices``, runc's
+        defaults minus those ``spec_devices`` (linux.devices) redefine); on update only when
+        ``r.devices`` is set."""
         from . import devices as dv
         if r is not None:
             if r.memory is not None:
@@ -170,10 +171,10 @@ class V1Manager(fs.Manager):
                 self._unified(r.unified)
         if "devices" in self.paths and (not update or (r is not None and r.devices is not None)):
             if not update:
-                self.extra_devices = dv.device_keys(spec_devices)
+                self.dropped_defaults = dv.overridden_defaults(spec_devices)
                 self.default_devices = default_devices
-            rules = dv.effective_rules(r.devices if r is not None else None, self.extra_devices,
-                                       self.default_devices)
+            rules = dv.effective_rules(r.devices if r is not None else None,
+                                       self.dropped_defaults, self.default_devices)
             p = self.paths["devices"]
             writes = dv.v1_update_writes(read_or(p + "/devices.list", ""), rules) if update \
                 else None

@@ -199,10 +199,10 @@ class V2Manager(fs.Manager):
                 self._w(k, v, f"linux.resources.unified.{k}")
         if not update or (r is not None and r.devices is not None):
             if not update:
-                self.extra_devices = dv.device_keys(spec_devices)
+                self.dropped_defaults = dv.overridden_defaults(spec_devices)
                 self.default_devices = default_devices
-            rules = dv.effective_rules(r.devices if r is not None else None, self.extra_devices,
-                                       self.default_devices)
+            rules = dv.effective_rules(r.devices if r is not None else None,
+                                       self.dropped_defaults, self.default_devices)
             try:
                 dv.attach_v2(self.path, rules)
             except OSError as e:
