@@ -172,7 +172,7 @@ def test_create_is_cheap():
     assert not _leftovers(top)
     # ~1 ms here; generous bound for a loaded machine
     assert dt < 0.05, dt
-    assert dt2 < 0.002, dt2
+    assert dt2 < 0.005, dt2
 
 
 # --------------------------------------------------------------------- resources
@@ -261,13 +261,16 @@ def test_cpu(env):
 def test_cpu_quota_throttles(env):
     m = env.m
     m.apply(res({"cpu": {"quota": 10000, "period": 100000}}))
-    p = env.spawn([sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<0.6: pass"])
-    p.wait(30)
+    # burn 0.15 s of CPU time: at 10 ms per 100 ms period that takes >= 15 periods
+    t0 = time.monotonic()
+    p = env.spawn([sys.executable, "-c",
+                   "import time\nwhile time.process_time() < 0.15: pass"])
+    p.wait(60)
+    wall = time.monotonic() - t0
     st = m.stats()
     assert st["cpu"]["throttling"]["throttledPeriods"] > 0
-    assert st["cpu"]["usage"]["total"] > 0
-    # 10% of one CPU for 0.6 s of wall time, with generous slack
-    assert st["cpu"]["usage"]["total"] < 0.3e9
+    assert st["cpu"]["usage"]["total"] >= 0.15e9
+    assert wall > 1.0, wall
 
 
 def test_pids_limit_stops_fork_loop(env):
