@@ -14,7 +14,6 @@ from ociruntime.config.reader import Obj
 from ociruntime.errors import ConfigError, OciError, Unsupported
 from ociruntime.linux import cgroups
 from ociruntime.linux.cgroups import fs
-from ociruntime.linux.cgroups.resources import DeviceRule
 from ociruntime.linux.cgroups.v1 import V1Manager
 from ociruntime.linux.cgroups.v2 import V2Manager
 

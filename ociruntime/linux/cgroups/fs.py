@@ -257,7 +257,13 @@ class Manager:
                 return
             time.sleep(delay)
             delay = min(delay * 2, 0.02)
-        raise CgroupError(f"unable to {what} the cgroup {self.path}: still {read_state()}")
+        state = read_state()
+        if what == "freeze":
+            try:   # do not leave it half frozen (FREEZING), as runc
+                self.thaw()
+            except OciError:
+                pass
+        raise CgroupError(f"unable to {what} the cgroup {self.path}: still {state}")
 
     def kill_all(self, sig):
         """Signal every process in the container's cgroup. SIGKILL uses cgroup.kill where
