@@ -243,3 +243,18 @@ def test_v1_update_writes_diff():
     assert dv.v1_update_writes(cur, [dv.DENY_ALL]) == [("devices.deny", "c 1:3 rwm"),
                                                        ("devices.deny", "c 136:* rwm"),
                                                        ("devices.deny", "c 1:11 rw")]
+
+
+def test_freeze_timeout_thaws_and_reports():
+    class Stuck(fs.Manager):
+        path = "/sys/fs/cgroup/freezer/x"
+        freeze_tries = 3
+        thawed = False
+
+        def thaw(self):
+            self.thawed = True
+    m = Stuck()
+    with pytest.raises(fs.CgroupError, match=r"unable to freeze the cgroup .*/x: still FREEZING"):
+        m.freeze_wait(lambda: "FREEZING", "FROZEN", "freeze")
+    assert m.thawed
+    m.freeze_wait(lambda: "FROZEN", "FROZEN", "freeze")

@@ -218,6 +218,7 @@ class OomWatcher:
 class Manager:
     """Interface shared by the v1 (also hybrid) and v2 managers; see docs/cgroups.md."""
     mode = None
+    freeze_tries = 200    # ~4 s: 0.2 ms doubling up to 20 ms per try
 
     def __init__(self):
         self.warnings = []
@@ -252,7 +253,7 @@ class Manager:
     def freeze_wait(self, read_state, want, what):
         import time
         delay = 0.0002
-        for _ in range(200):
+        for _ in range(self.freeze_tries):
             if read_state() == want:
                 return
             time.sleep(delay)
