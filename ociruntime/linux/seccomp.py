@@ -78,6 +78,18 @@ _MAX_INSNS = 4096          # BPF_MAXINSNS
 _MAGIC = b"ocirun-seccomp-bpf-1\n"
 
 
+def _sha256(data):
+    """sha256 hex digest without ``hashlib`` (whose OpenSSL import costs ~4 ms here)."""
+    try:
+        from _sha2 import sha256            # CPython >= 3.12
+    except ImportError:
+        try:
+            from _sha256 import sha256      # CPython <= 3.11
+        except ImportError:
+            from hashlib import sha256
+    return sha256(data).hexdigest()
+
+
 class Arg:
     __slots__ = ("index", "value", "value_two", "op")
 
@@ -221,11 +233,9 @@ def _lib():
 
 
 def cache_key(profile):
-    import hashlib
-    from . import syscalls as sc
     lib = _lib()
     head = f"{libseccomp_version()} {lib.seccomp_arch_native():#x}\n"
-    return hashlib.sha256((head + profile.canonical()).encode()).hexdigest()
+    return _sha256((head + profile.canonical()).encode())
 
 
 def _rule_err(where, name, rc):
@@ -295,7 +305,6 @@ def compile_bpf(profile):
 
 def _cache_read(path, key):
     """The cached program for ``key`` or None; a file that fails any check is removed."""
-    import hashlib
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -311,7 +320,7 @@ def _cache_read(path, key):
     if ok:
         head = data[len(_MAGIC):hl].decode("ascii", "replace")
         bpf = data[hl:]
-        ok = (head == f"{key}\n{hashlib.sha256(bpf).hexdigest()}\n" and len(bpf) % 8 == 0
+        ok = (head == f"{key}\n{_sha256(bpf)}\n" and len(bpf) % 8 == 0
               and 0 < len(bpf) // 8 <= _MAX_INSNS)
     if ok:
         return bpf
@@ -325,7 +334,6 @@ def _cache_read(path, key):
 def _cache_write(cache_dir, path, key, bpf):
     """Atomic: a private temp file renamed over the entry. No fsync: a torn file after a
     crash fails verification and is recompiled."""
-    import hashlib
     try:
         os.makedirs(cache_dir, mode=0o700, exist_ok=True)
         st = os.stat(cache_dir, follow_symlinks=False)
@@ -336,7 +344,7 @@ def _cache_write(cache_dir, path, key, bpf):
                      0o600)
         try:
             os.fchmod(fd, 0o600)
-            data = _MAGIC + f"{key}\n{hashlib.sha256(bpf).hexdigest()}\n".encode() + bpf
+            data = _MAGIC + f"{key}\n{_sha256(bpf)}\n".encode() + bpf
             if os.write(fd, data) != len(data):
                 raise OSError("short write")
         finally:

@@ -420,3 +420,21 @@ def test_import_is_light():
                          capture_output=True, text=True, check=True).stdout.split()
     assert "ociruntime.linux.seccomp" in out
     assert not set(out) & {"hashlib", "json", "re", "ctypes"}, out
+
+
+def test_cached_prepare_stays_light(tmp_path):
+    """The hot path (prepare from the cache) pulls in neither hashlib (OpenSSL, ~4 ms) nor
+    json/re."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from ociruntime.config.reader import Obj\n"
+            "from ociruntime.linux import seccomp\n"
+            "d = {'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [\n"
+            "     {'names': ['mkdir'], 'action': 'SCMP_ACT_ERRNO'}]}\n"
+            "p = seccomp.parse(Obj(d, 'linux.seccomp')).prepare(%r)\n"
+            "print(p.cached, *sorted(m for m in sys.modules if m in ('hashlib', 'json', 're')))"
+            % (repo, str(tmp_path / "c")))
+    py = os.path.join(repo, ".venv", "bin", "python")
+    outs = [subprocess.run([py, "-I", "-S", "-c", code], capture_output=True, text=True,
+                           check=True).stdout.split() for _ in range(2)]
+    assert outs == [["False"], ["True"]]
