@@ -249,8 +249,11 @@ def case_exec(rt):
 
 def case_run_seq(rt, count):
     t0 = time.perf_counter()
-    for _ in range(count):
-        case_run(rt)
+    for i in range(count):
+        try:
+            case_run(rt)
+        except Failure as e:
+            raise Failure(f"run {i + 1}/{count}: {e}") from None
     return time.perf_counter() - t0
 
 

@@ -431,3 +431,19 @@ def test_cached_prepare_stays_light(tmp_path):
     outs = [subprocess.run([py, "-I", "-S", "-c", code], capture_output=True, text=True,
                            check=True).stdout.split() for _ in range(2)]
     assert outs == [["False"], ["True"]]
+
+
+def test_fails_closed_without_libseccomp(monkeypatch, tmp_path):
+    """security.md: seccomp asked for and libseccomp missing → refuse, even with a cache hit."""
+    from ociruntime.errors import Unsupported
+    d = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}
+    compile_profile(d, str(tmp_path / "c"))  # a valid cache entry exists
+
+    def missing():
+        raise OSError("libseccomp.so.2: cannot open shared object file: No such file or directory")
+
+    monkeypatch.setattr(sc, "libseccomp", missing)
+    with pytest.raises(Unsupported, match=r"^seccomp: libseccomp.so.2 is not available \("):
+        compile_profile(d, str(tmp_path / "c"))
+    assert seccomp.features() == {"enabled": False}
