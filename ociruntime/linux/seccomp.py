@@ -17,8 +17,12 @@ syscall: it works after pivot_root and in a single-threaded forked child.
 What we do as runc does: syscall names libseccomp cannot resolve on this architecture are
 skipped; a rule whose action equals the default action is skipped (libseccomp refuses it);
 several conditions on the same argument index are added as separate rules (libseccomp allows
-one comparison per argument in a rule), so they are OR-ed. ``SCMP_ACT_NOTIFY`` (a seccomp agent
-at ``listenerPath``) is not supported: such a profile is refused.
+one comparison per argument in a rule), so they are OR-ed.
+
+``SCMP_ACT_NOTIFY`` (a seccomp agent at ``listenerPath``) is refused unless the caller passes
+``parse(o, allow_notify=True)``, which it may do once the init hands the fd that ``load``
+returns to the runtime, and the runtime passes it on with ``send_to_listener`` (see
+docs/seccomp.md).
 """
 import os
 
@@ -47,7 +51,7 @@ ACTIONS = {
     "SCMP_ACT_ALLOW": ACT_ALLOW,
     "SCMP_ACT_LOG": ACT_LOG,
 }
-UNSUPPORTED_ACTIONS = {"SCMP_ACT_NOTIFY"}
+NOTIFY_ACTIONS = {"SCMP_ACT_NOTIFY": ACT_NOTIFY}
 _WITH_ERRNO = (ACT_ERRNO, ACT_TRACE)  # actions that carry errnoRet in their low 16 bits
 
 # enum scmp_compare
@@ -110,7 +114,7 @@ class Rule:
 
 class Profile:
     __slots__ = ("default_action", "architectures", "flags", "listener_path",
-                 "listener_metadata", "syscalls", "where")
+                 "listener_metadata", "syscalls", "where", "uses_notify")
 
     def __init__(self):
         self.default_action = ACT_ALLOW
@@ -120,6 +124,7 @@ class Profile:
         self.listener_metadata = None
         self.syscalls = []        # [Rule]
         self.where = "linux.seccomp"
+        self.uses_notify = False  # some rule is SCMP_ACT_NOTIFY: load() returns a listener fd
 
     def prepare(self, cache_dir=DEFAULT_CACHE_DIR):
         return prepare(self, cache_dir)
@@ -133,16 +138,20 @@ class Profile:
 
 class Prepared:
     """A compiled filter, ready for ``load``: ``bpf`` (bytes, 8 per instruction), ``flags``
-    for seccomp(2), ``key`` (cache key), ``cached`` (True if read from the cache)."""
-    __slots__ = ("bpf", "flags", "key", "cached", "skipped", "_buf", "_prog")
+    for seccomp(2), ``key`` (cache key), ``cached`` (True if read from the cache);
+    ``listener_path``/``listener_metadata`` for ``send_to_listener``."""
+    __slots__ = ("bpf", "flags", "key", "cached", "skipped", "listener_path",
+                 "listener_metadata", "_buf", "_prog")
 
-    def __init__(self, bpf, flags, key, cached, skipped=()):
+    def __init__(self, bpf, flags, key, cached, skipped=(), listener_path=None,
+                 listener_metadata=None):
         from . import syscalls as sc
         import ctypes
         if not bpf or len(bpf) % 8 or len(bpf) // 8 > _MAX_INSNS:
             raise SetupError(f"seccomp: invalid BPF program of {len(bpf)} bytes")
         self.bpf, self.flags, self.key, self.cached = bpf, flags, key, cached
         self.skipped = list(skipped)
+        self.listener_path, self.listener_metadata = listener_path, listener_metadata
         # everything load() touches is allocated here, before fork/pivot_root
         self._buf = ctypes.create_string_buffer(bpf, len(bpf))
         self._prog = sc.SockFprog(len(bpf) // 8, ctypes.addressof(self._buf))
@@ -154,14 +163,17 @@ class Prepared:
 
 # ---------------------------------------------------------------- parse (pure, no libseccomp)
 
-def _action(o, key, errno_key, required, default_errno=EPERM):
+def _action(o, key, errno_key, required, allow_notify=False, default_errno=EPERM):
     name = o.str(key, required=required)
     if name is None:
         return None
-    if name in UNSUPPORTED_ACTIONS:
-        raise Unsupported(f"{o.sub(key)}: {name} is not supported by ocirun "
-                          f"(no seccomp notify agent support)")
-    act = ACTIONS.get(name)
+    if name in NOTIFY_ACTIONS:
+        if not allow_notify:
+            raise Unsupported(f"{o.sub(key)}: {name} is not supported by ocirun "
+                              f"(no seccomp notify agent support)")
+        act = NOTIFY_ACTIONS[name]
+    else:
+        act = ACTIONS.get(name)
     if act is None:
         raise o.error(key, f'unknown action "{name}"')
     errno = o.uint32(errno_key)
@@ -176,11 +188,15 @@ def _action(o, key, errno_key, required, default_errno=EPERM):
     return act
 
 
-def parse(o):
-    """Parse ``linux.seccomp`` (an Obj) into a Profile; errors name the JSON path."""
+def parse(o, allow_notify=False):
+    """Parse ``linux.seccomp`` (an Obj) into a Profile; errors name the JSON path.
+    ``allow_notify``: accept SCMP_ACT_NOTIFY and listenerPath (the caller forwards the fd)."""
     p = Profile()
     p.where = o.path or "linux.seccomp"
-    p.default_action = _action(o, "defaultAction", "defaultErrnoRet", True)
+    p.default_action = _action(o, "defaultAction", "defaultErrnoRet", True, allow_notify)
+    if p.default_action == ACT_NOTIFY:
+        # the init itself would block on its own listener before anyone could answer
+        raise o.error("defaultAction", "SCMP_ACT_NOTIFY cannot be the default action")
     for i, a in enumerate(o.strs("architectures")):
         if a not in ARCHES:
             raise ConfigError(f"{o.sub('architectures')}[{i}]", f'unknown architecture "{a}"')
@@ -194,8 +210,11 @@ def parse(o):
     p.listener_path = o.str("listenerPath")
     p.listener_metadata = o.str("listenerMetadata")
     if p.listener_path is not None:
-        raise Unsupported(f"{o.sub('listenerPath')}: seccomp notify agents are not supported "
-                          f"by ocirun")
+        if not allow_notify:
+            raise Unsupported(f"{o.sub('listenerPath')}: seccomp notify agents are not "
+                              f"supported by ocirun")
+        if not p.listener_path.startswith("/"):
+            raise o.error("listenerPath", "must be an absolute path")
     for r in o.objs("syscalls"):
         names = r.strs("names", required=True)
         if not names:
@@ -203,7 +222,9 @@ def parse(o):
         for j, n in enumerate(names):
             if not n:
                 raise ConfigError(f"{r.sub('names')}[{j}]", "must not be empty")
-        action = _action(r, "action", "errnoRet", True)
+        action = _action(r, "action", "errnoRet", True, allow_notify)
+        if action == ACT_NOTIFY:
+            p.uses_notify = True
         args = []
         for a in r.objs("args"):
             op_name = a.str("op", required=True)
@@ -213,6 +234,8 @@ def parse(o):
             args.append(Arg(a.int("index", required=True, min=0, max=5),
                             a.uint64("value", 0), a.uint64("valueTwo", 0), op))
         p.syscalls.append(Rule(names, action, args, r.path))
+    if p.uses_notify and p.listener_path is None:
+        raise o.error("listenerPath", "is required when a rule uses SCMP_ACT_NOTIFY")
     return p
 
 
@@ -371,49 +394,85 @@ def _cache_dir_trusted(cache_dir):
 def prepare(profile, cache_dir=DEFAULT_CACHE_DIR):
     """Compile ``profile`` (or take it from the cache): a Prepared for ``load``.
     ``cache_dir=None`` disables the cache."""
-    flags = profile.flags & ~FLAG_WAIT_KILLABLE_RECV  # only meaningful with a notify listener
+    flags = profile.flags
+    if profile.uses_notify:
+        flags |= FLAG_NEW_LISTENER
+    else:
+        flags &= ~FLAG_WAIT_KILLABLE_RECV  # only meaningful with a listener (EINVAL without)
+    listener = (profile.listener_path, profile.listener_metadata) if profile.uses_notify else ()
     key = cache_key(profile)
     if cache_dir:
         path = os.path.join(cache_dir, key + ".bpf")
         if _cache_dir_trusted(cache_dir):
             bpf = _cache_read(path, key)
             if bpf is not None:
-                return Prepared(bpf, flags, key, True)
+                return Prepared(bpf, flags, key, True, (), *listener)
     bpf, skipped = compile_bpf(profile)
     if cache_dir:
         _cache_write(cache_dir, path, key, bpf)
-    return Prepared(bpf, flags, key, False, skipped)
+    return Prepared(bpf, flags, key, False, skipped, *listener)
 
 
 # ---------------------------------------------------------------- load (syscalls only)
 
 def load(prepared):
     """Install the filter on the calling thread (all threads with TSYNC). The caller has set
-    no_new_privs (or holds CAP_SYS_ADMIN). Only the seccomp(2) syscall is made."""
+    no_new_privs (or holds CAP_SYS_ADMIN). Only the seccomp(2) syscall is made.
+    Returns the notify listener fd (close-on-exec) if the profile uses SCMP_ACT_NOTIFY,
+    else None."""
     from . import syscalls as sc
     try:
         r = sc.seccomp_set_mode_filter(prepared._prog, prepared.flags)
     except OSError as e:
         raise SetupError(f"seccomp: loading the filter: {e.strerror}") from None
+    if prepared.flags & FLAG_NEW_LISTENER:
+        return r
     if r > 0 and prepared.flags & FLAG_TSYNC:  # the id of a thread that could not sync
         raise SetupError(f"seccomp: loading the filter: thread {r} cannot be synchronized")
+    return None
+
+
+def send_to_listener(prepared, listener_fd, state, oci_version="1.0.2"):
+    """Runtime side of SCMP_ACT_NOTIFY: connect to ``listenerPath`` and send the container
+    process state (runtime-spec config-linux "seccomp") with ``listener_fd`` attached
+    (SCM_RIGHTS). ``state`` is the container's state document (``pid`` is the container
+    process on the host)."""
+    import socket
+    from .. import jsonfast
+    msg = {"ociVersion": oci_version, "fds": ["seccompFd"], "pid": state.get("pid"),
+           "metadata": prepared.listener_metadata or "", "state": state}
+    data = jsonfast.dumps(msg)
+    data = data.encode() if isinstance(data, str) else data
+    path = prepared.listener_path
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(path)
+            socket.send_fds(s, [data], [listener_fd])
+    except OSError as e:
+        raise SetupError(f"seccomp: sending the listener fd to {path}: "
+                         f"{e.strerror or e}") from None
 
 
 # ---------------------------------------------------------------- features
 
-def features():
-    """``linux.seccomp`` of ``ocirun features``: what this kernel and libseccomp can do."""
+def features(allow_notify=False):
+    """``linux.seccomp`` of ``ocirun features``: what this kernel and libseccomp can do
+    (``allow_notify``: as for ``parse``)."""
     from . import syscalls as sc
     try:
         lib = sc.libseccomp()
     except OSError:
         return {"enabled": False}
     enabled = sc.seccomp_action_available(ACT_ALLOW)  # fails without CONFIG_SECCOMP_FILTER
-    actions = [n for n, v in ACTIONS.items() if sc.seccomp_action_available(v)]
+    known = dict(ACTIONS, **NOTIFY_ACTIONS) if allow_notify else ACTIONS
+    actions = [n for n, v in known.items() if sc.seccomp_action_available(v)]
     archs = sorted(a for a, n in ARCHES.items() if lib.seccomp_arch_resolve_name(n.encode()))
-    # WAIT_KILLABLE_RECV only acts on a notify listener, which ocirun does not support
+    # WAIT_KILLABLE_RECV only acts on a notify listener (the kernel wants NEW_LISTENER with it)
     supported = [n for n, v in FLAGS.items()
-                 if v != FLAG_WAIT_KILLABLE_RECV and sc.seccomp_flag_supported(v)]
+                 if (v != FLAG_WAIT_KILLABLE_RECV and sc.seccomp_flag_supported(v))
+                 or (v == FLAG_WAIT_KILLABLE_RECV and allow_notify
+                     and sc.seccomp_flag_supported(v | FLAG_NEW_LISTENER))]
     return {
         "enabled": enabled,
         "actions": actions,

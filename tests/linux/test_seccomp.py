@@ -233,6 +233,28 @@ def test_load_without_nnp_or_cap_fails_cleanly():
     assert out == "seccomp: loading the filter: Permission denied"
 
 
+def test_load_without_nnp_needs_cap_sys_admin_and_has_it_as_root():
+    """Without no_new_privs, loading is a privileged operation: the init must load before it
+    drops CAP_SYS_ADMIN (runc does the same); with it, loading works."""
+    p = compile_profile({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["lseek"], "action": "SCMP_ACT_ERRNO", "errnoRet": MARK}]})
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            with open("/proc/self/status") as f:
+                nnp = [x.split()[1] for x in f if x.startswith("NoNewPrivs:")]
+            seccomp.load(p)
+            os.write(w, repr((nnp, raw_lseek(-1, 0))).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    out = os.read(r, 1000).decode()
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert out == repr((["0"], -MARK))
+
+
 # ---------------------------------------------------------------- podman's default profile
 
 @pytest.fixture
@@ -447,3 +469,132 @@ def test_fails_closed_without_libseccomp(monkeypatch, tmp_path):
     with pytest.raises(Unsupported, match=r"^seccomp: libseccomp.so.2 is not available \("):
         compile_profile(d, str(tmp_path / "c"))
     assert seccomp.features() == {"enabled": False}
+
+
+# ---------------------------------------------------------------- SCMP_ACT_NOTIFY
+
+# linux/seccomp.h: struct seccomp_notif (80 bytes), struct seccomp_notif_resp (24 bytes)
+NOTIF = "=QIIiIQ6Q"
+NOTIF_RESP = "=QqiI"
+IOCTL_NOTIF_RECV = 0xC0502100   # _IOWR('!', 0, struct seccomp_notif)
+IOCTL_NOTIF_SEND = 0xC0182101   # _IOWR('!', 1, struct seccomp_notif_resp)
+USER_NOTIF_FLAG_CONTINUE = 1
+NR_MKDIR, NR_UNAME = 83, 63
+
+
+def test_notify_fd_reaches_an_agent_that_answers(tmp_path):
+    """The whole path: the child (the init) loads a NOTIFY filter and hands the listener fd to
+    the parent (the runtime), which sends it to the agent at listenerPath with the container
+    state; the agent answers mkdir with an errno and lets uname continue."""
+    import fcntl
+    import json
+    import select
+    import socket
+    import struct
+
+    agent_path = str(tmp_path / "agent.sock")
+    prof = seccomp.parse(Obj({
+        "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": agent_path,
+        "listenerMetadata": "hello-agent",
+        "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+        "syscalls": [{"names": ["mkdir", "mkdirat", "uname"], "action": "SCMP_ACT_NOTIFY"}]},
+        "linux.seccomp"), allow_notify=True)
+    prepared = prof.prepare(None)
+    assert prepared.flags & seccomp.FLAG_NEW_LISTENER
+
+    agent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    agent.bind(agent_path)
+    agent.listen(1)
+    to_runtime, to_init = socket.socketpair()
+    r, w = os.pipe()
+    d = str(tmp_path / "d")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            agent.close()
+            to_runtime.close()
+            os.close(r)
+            sc.set_no_new_privs()
+            fd = seccomp.load(prepared)
+            socket.send_fds(to_init, [b"fd"], [fd])
+            os.close(fd)
+            res = (errno_of(os.mkdir, d), os.uname().sysname)
+            os.write(w, repr(res).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    to_init.close()
+    conn = None
+    notify_fd = None
+    try:
+        # the runtime: receive the fd from its init, pass it on to the agent
+        to_runtime.settimeout(10)
+        _, fds, _, _ = socket.recv_fds(to_runtime, 16, 1)
+        assert len(fds) == 1
+        state = {"ociVersion": "1.0.2", "id": "c1", "status": "creating", "pid": pid,
+                 "bundle": str(tmp_path)}
+        seccomp.send_to_listener(prepared, fds[0], state)
+        os.close(fds[0])
+        # the agent
+        agent.settimeout(10)
+        conn, _ = agent.accept()
+        conn.settimeout(10)
+        msg, afds, _, _ = socket.recv_fds(conn, 65536, 4)
+        got = json.loads(msg)
+        assert got == {"ociVersion": "1.0.2", "fds": ["seccompFd"], "pid": pid,
+                       "metadata": "hello-agent", "state": state}
+        assert len(afds) == 1
+        notify_fd = afds[0]
+        seen = []
+        for _ in range(2):
+            assert select.select([notify_fd], [], [], 10)[0], "no notification within 10 s"
+            buf = bytearray(struct.calcsize(NOTIF))
+            fcntl.ioctl(notify_fd, IOCTL_NOTIF_RECV, buf, True)
+            nid, npid, _, nr, _, _, *args = struct.unpack(NOTIF, buf)
+            seen.append(nr)
+            assert npid == pid
+            if nr == NR_UNAME:
+                resp = struct.pack(NOTIF_RESP, nid, 0, 0, USER_NOTIF_FLAG_CONTINUE)
+            else:
+                resp = struct.pack(NOTIF_RESP, nid, 0, -errno.ENOTUNIQ, 0)
+            fcntl.ioctl(notify_fd, IOCTL_NOTIF_SEND, bytearray(resp), True)
+        assert seen[1] == NR_UNAME and seen[0] in (NR_MKDIR, 258)  # mkdir or mkdirat
+        out = os.read(r, 1000).decode()
+        assert out == repr((errno.ENOTUNIQ, "Linux"))
+        assert not os.path.exists(d)
+    finally:
+        for f in (notify_fd,):
+            if f is not None:
+                os.close(f)   # a blocked child gets ENOSYS and finishes
+        if conn is not None:
+            conn.close()
+        agent.close()
+        to_runtime.close()
+        os.close(r)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+
+
+def test_send_to_listener_without_agent_is_a_clear_error(tmp_path):
+    prof = seccomp.parse(Obj({
+        "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": str(tmp_path / "none.sock"),
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}, "linux.seccomp"),
+        allow_notify=True)
+    p = prof.prepare(None)
+    r, w = os.pipe()
+    try:
+        with pytest.raises(SetupError, match=r"^seccomp: sending the listener fd to .*none\.sock: "
+                                             r"No such file or directory$"):
+            seccomp.send_to_listener(p, r, {"pid": 1})
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_features_with_notify():
+    f = seccomp.features(allow_notify=True)
+    assert "SCMP_ACT_NOTIFY" in f["actions"]
+    assert "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" in f["supportedFlags"]  # kernel >= 5.19

@@ -136,3 +136,36 @@ def test_canonical_is_stable_and_ignores_cosmetics():
     assert parse(a).canonical() == parse(b).canonical()
     c = dict(b, defaultErrnoRet=2)
     assert parse(a).canonical() != parse(c).canonical()
+
+
+def parse_notify(d):
+    return seccomp.parse(Obj(d, "linux.seccomp"), allow_notify=True)
+
+
+def test_notify_when_allowed():
+    p = parse_notify({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
+                      "listenerMetadata": "m=1",
+                      "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+                      "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_NOTIFY"}]})
+    assert p.uses_notify and p.syscalls[0].action == 0x7FC00000
+    assert (p.listener_path, p.listener_metadata) == ("/run/agent.sock", "m=1")
+    assert not parse_notify({"defaultAction": "SCMP_ACT_ALLOW"}).uses_notify
+
+
+@pytest.mark.parametrize("d,msg", [
+    ({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/a"},
+     "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action"),
+    ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mount"], "action": "SCMP_ACT_NOTIFY"}]},
+     "linux.seccomp.listenerPath: is required when a rule uses SCMP_ACT_NOTIFY"),
+    ({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "agent.sock", "syscalls": [
+        {"names": ["mount"], "action": "SCMP_ACT_NOTIFY"}]},
+     "linux.seccomp.listenerPath: must be an absolute path"),
+    ({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a", "syscalls": [
+        {"names": ["mount"], "action": "SCMP_ACT_NOTIFY", "errnoRet": 1}]},
+     "linux.seccomp.syscalls[0].errnoRet: is not allowed with action SCMP_ACT_NOTIFY"),
+])
+def test_notify_errors(d, msg):
+    with pytest.raises(ConfigError) as e:
+        parse_notify(d)
+    assert str(e.value) == msg
