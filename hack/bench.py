@@ -355,7 +355,8 @@ def bench(names, n, cases, seq_count=100, out=sys.stdout, progress=sys.stderr):
     rts = []
     try:
         for name in names:
-            binary = RUNTIMES.get(name) or shutil.which(name) or name
+            name, _, binary = name.partition("=")
+            binary = binary or RUNTIMES.get(name) or shutil.which(name) or name
             rt = Runtime(name, binary, base, tag)
             rt.setup()
             if rt.available and name == "crun" and hybrid_cgroups():
@@ -430,7 +431,8 @@ def bench(names, n, cases, seq_count=100, out=sys.stdout, progress=sys.stderr):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runtimes", default="ocirun,runc,crun")
+    ap.add_argument("--runtimes", default="ocirun,runc,crun",
+                    help="comma-separated names, each optionally NAME=PATH")
     ap.add_argument("-n", type=int, default=20, help="iterations (default 20)")
     ap.add_argument("--cases", default=",".join(CASES),
                     help=f"comma-separated, from: {','.join(CASES)}")
