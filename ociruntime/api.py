@@ -130,10 +130,10 @@ class Runtime:
             ctx.executor = _executor(spec)
             ctx.hooks = spec.hooks
             ctx.exec_path = None
-            ctx.state_for_hooks = None
+            ctx.cid = cid
             if spec.hooks.start_container or spec.hooks.create_container:
                 import subprocess  # noqa: F401 - must be loaded before pivot_root
-            ctx.state_for_hooks = None
+                from .linux import hooks  # noqa: F401
 
             def on_event(what, pid):
                 if what == "pid":
@@ -141,13 +141,11 @@ class Runtime:
                     c.data["pid"] = pid
                     c.data["start_time"] = st[1] if st else 0
                     c.save()
-                    ctx.state_for_hooks = self._hook_state(c, "created")
                 elif what == "hooks":
                     from .linux import hooks
                     s = self._hook_state(c, "creating")
                     hooks.run_all(spec.hooks.prestart, s, "prestart")
                     hooks.run_all(spec.hooks.create_runtime, s, "createRuntime")
-            ctx.chan.state_json = lambda status: self._hook_state(c, status)
             init_pid = process.spawn_init(ctx, mgr, on_event)
             c.data["status"] = "created"
             c.save()

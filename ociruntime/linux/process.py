@@ -13,7 +13,7 @@ from . import syscalls as sc
 
 
 class Channel:
-    __slots__ = ("up_r", "up_w", "down_r", "down_w", "buf", "pid", "state_json")
+    __slots__ = ("up_r", "up_w", "down_r", "down_w", "buf", "pid")
 
     def __init__(self):
         self.up_r, self.up_w = os.pipe()
@@ -44,6 +44,16 @@ class Channel:
                 continue
             if line == "go":
                 return
+
+    def wait_pid(self):
+        """The init's pid in the runtime's pid namespace (the runtime sends it down)."""
+        while not self.pid:
+            line = self._readline(self.down_r)
+            if line is None:
+                os._exit(1)
+            if line.startswith("pid "):
+                self.pid = int(line[4:])
+        return self.pid
 
     def close(self):
         for fd in (self.up_w, self.down_r):
