@@ -26,17 +26,19 @@ class _State:
     __slots__ = ("devnull", "proc", "propagation_after")
 
     def __init__(self):
-        self.devnull = self.proc = None
+        self.devnull = []      # detached clones of the host's verified /dev/null (mask sources)
+        self.proc = None       # a private, never attached procfs mount (sysctl writes)
         self.propagation_after = None
 
     def close(self):
-        for fd in (self.devnull, self.proc):
+        for fd in self.devnull + [self.proc]:
             if fd is not None:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-        self.devnull = self.proc = None
+        self.devnull = []
+        self.proc = None
 
 
 _state = _State()
@@ -131,7 +133,7 @@ def prepare(spec, no_pivot=False):
     sc.mount(root, root, None, sc.MS_BIND | sc.MS_REC)
     rootfd = paths.open_root(root)
     try:
-        _state.devnull = _open_host_devnull()
+        _state.devnull = _devnull_clones(len(_lattr(spec, "masked_paths", [])))
         _state.proc = _private_proc()
         cg = None
         dev_bound = False
@@ -174,17 +176,29 @@ def _oserr(e):
     return f"{e.filename}: {s}" if e.filename else s
 
 
-def _open_host_devnull():
-    """An O_PATH fd of the host's /dev/null, verified to be char device 1:3 (mask source)."""
+def _devnull_clones(n):
+    """n detached bind mounts of the host's /dev/null, verified to be char device 1:3: the
+    sources for masking files after pivot_root, when the host's /dev is out of reach (a mount
+    can only be cloned from our own namespace, and the container's /dev/null is not trusted)."""
+    if not n:
+        return []
+    fd = os.open("/dev/null", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        fd = os.open("/dev/null", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-    st = os.fstat(fd)
-    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+        st = os.fstat(fd)
+        if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+            raise OSError(19, "host /dev/null is not char device 1:3", "/dev/null")
+        out = []
+        try:
+            for _ in range(n):
+                out.append(sc.open_tree(fd, "", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC |
+                                        sc.AT_EMPTY_PATH, what="/dev/null"))
+        except BaseException:
+            for m in out:
+                os.close(m)
+            raise
+        return out
+    finally:
         os.close(fd)
-        return None
-    return fd
 
 
 def _private_proc():
@@ -524,9 +538,10 @@ def readonly_path(rootfd, path):
         os.close(tfd)
 
 
-def mask_path(rootfd, path, devnull=None):
+def mask_path(rootfd, path, devnull):
     """Directories get an empty read-only tmpfs; anything else a read-only bind of a verified
-    /dev/null (char 1:3, checked with fstat: CVE-2025-31133). Missing paths are skipped."""
+    /dev/null (char 1:3, checked with fstat: CVE-2025-31133). Missing paths are skipped.
+    ``devnull``: list of detached /dev/null mount fds; one is used up per masked file."""
     try:
         tfd = paths.resolve(rootfd, path)
     except FileNotFoundError:
@@ -537,14 +552,13 @@ def mask_path(rootfd, path, devnull=None):
                                  attr_flags=sc.MOUNT_ATTR_RDONLY | sc.MOUNT_ATTR_NOSUID |
                                  sc.MOUNT_ATTR_NODEV | sc.MOUNT_ATTR_NOEXEC, what="tmpfs")
         else:
-            if devnull is None:
+            if not devnull:
                 raise OSError(19, "no verified /dev/null to mask with")
-            st = os.fstat(devnull)
-            if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
-                raise OSError(19, "mask source is not /dev/null (char 1:3)")
-            mfd = sc.open_tree(devnull, "", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC |
-                               sc.AT_EMPTY_PATH, what="/dev/null")
+            mfd = devnull.pop()
             try:
+                st = os.fstat(mfd)
+                if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+                    raise OSError(19, "mask source is not /dev/null (char 1:3)")
                 sc.mount_setattr(mfd, sc.MOUNT_ATTR_RDONLY | sc.MOUNT_ATTR_NOSUID |
                                  sc.MOUNT_ATTR_NOEXEC, what=path)
             except BaseException:
