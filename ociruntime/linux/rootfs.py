@@ -270,8 +270,21 @@ def _mount_new(rootfd, m, o):
     attr = _new_attr(o)
     tfd = paths.mount_target(rootfd, m.destination, True, ordinary=ordinary)
     try:
-        mfd = sc.fsmount_new(m.type, m.source, flags=o.sb_flags + flags, strings=strings,
-                             attr_flags=attr, what=m.type)
+        try:
+            mfd = sc.fsmount_new(m.type, m.source, flags=o.sb_flags + flags, strings=strings,
+                                 attr_flags=attr, what=m.type)
+        except PermissionError:
+            if m.type != "sysfs":
+                raise
+            # sysfs needs a network namespace we own; without one, runc binds the host's
+            mfd = sc.open_tree(sc.AT_FDCWD, "/sys", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC |
+                               sc.AT_RECURSIVE, what="/sys")
+            try:
+                sc.mount_setattr(mfd, attr & ~sc.MOUNT_ATTR__ATIME, 0, recursive=True,
+                                 what="/sys")
+            except BaseException:
+                os.close(mfd)
+                raise
         try:
             _attach(mfd, tfd, o, m.destination)
         finally:

@@ -31,6 +31,9 @@ def validate(sysctls, namespaces, field="linux.sysctl"):
     """Reject sysctls that are not isolated by a namespace the container gets."""
     for key in sysctls or {}:
         f = f"{field}.{key}"
+        comps = key_path(key).split("/")
+        if any(c in ("", ".", "..") for c in comps) or "\0" in key:
+            raise ConfigError(f, f"invalid sysctl name {key!r}")
         k = key.replace("/", ".")
         if k in IPC_KEYS or k.startswith("fs.mqueue."):
             if not _has_ns(namespaces, "ipc"):
@@ -50,8 +53,6 @@ def validate(sysctls, namespaces, field="linux.sysctl"):
                                      "does not have its own uts namespace")
         else:
             raise ConfigError(f, f"sysctl {key!r} is not in a separate kernel namespace")
-        if ".." in k.split(".") or key.startswith(("/", ".")) or "\0" in key:
-            raise ConfigError(f, f"invalid sysctl name {key!r}")
 
 
 def key_path(key):
