@@ -124,16 +124,22 @@ def prepare(spec, no_pivot=False):
     prop = mountopts.parse_propagation(_lattr(spec, "rootfs_propagation"))
     # Host mounts must not see ours: / becomes a slave (or what the config asks for; shared is
     # applied only after pivot_root, which refuses shared mounts).
-    if prop is None or prop[0] == sc.MS_SHARED:
-        _state.propagation_after = prop
-        sc.mount(None, "/", None, sc.MS_SLAVE | sc.MS_REC)
-    else:
-        sc.mount(None, "/", None, prop[0] | (sc.MS_REC if prop[1] else 0))
-    # the rootfs becomes a mount of its own (pivot_root needs one)
-    sc.mount(root, root, None, sc.MS_BIND | sc.MS_REC)
-    rootfd = paths.open_root(root)
     try:
-        _state.devnull = _devnull_clones(len(_lattr(spec, "masked_paths", [])))
+        if prop is None or prop[0] == sc.MS_SHARED:
+            _state.propagation_after = prop
+            sc.mount(None, "/", None, sc.MS_SLAVE | sc.MS_REC)
+        else:
+            sc.mount(None, "/", None, prop[0] | (sc.MS_REC if prop[1] else 0))
+        # the rootfs becomes a mount of its own (pivot_root needs one)
+        sc.mount(root, root, None, sc.MS_BIND | sc.MS_REC)
+        rootfd = paths.open_root(root)
+    except OSError as e:
+        raise SetupError(f"preparing rootfs {root}: {_oserr(e)}") from None
+    try:
+        try:
+            _state.devnull = _devnull_clones(len(_lattr(spec, "masked_paths", [])))
+        except OSError as e:
+            raise SetupError(f"linux.maskedPaths: {_oserr(e)}") from None
         _state.proc = _private_proc()
         cg = None
         dev_bound = False

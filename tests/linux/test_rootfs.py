@@ -326,3 +326,51 @@ def test_idmapped_bind(ocirun, make_bundle, tmp_path):
     lines = p.stdout.splitlines()
     assert lines[:2] == ["1000:1000", "0:0"]
     assert "idmapped" in mountinfo(p.stdout)["/idm"][0]
+
+
+def userns_bundle(make_bundle):
+    b = make_bundle()
+    b.linux["namespaces"].append({"type": "user"})
+    b.linux["uidMappings"] = [{"containerID": 0, "hostID": 0, "size": 65536}]
+    b.linux["gidMappings"] = [{"containerID": 0, "hostID": 0, "size": 65536}]
+    b.config["mounts"] = [m for m in b.config["mounts"]
+                          if m["destination"] not in ("/sys", "/sys/fs/cgroup")]
+    return b
+
+
+@pytest.fixture
+def nosuid_src(tmp_path):
+    d = tmp_path / "nosuidsrc"
+    d.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "nosuid,nodev,size=1m", "tmpfs", str(d)],
+                   check=True)
+    (d / "f").write_text("x")
+    yield d
+    subprocess.run(["umount", "-l", str(d)], check=True)
+
+
+def test_userns_bind_keeps_locked_flags(ocirun, make_bundle, nosuid_src):
+    """In a user namespace, flags of a host mount are locked: asking for "suid"/"dev" must not
+    fail the container (runc keeps the locked flags) and must not clear them."""
+    b = userns_bundle(make_bundle)
+    b.config["mounts"].append({"destination": "/locked", "source": str(nosuid_src),
+                               "options": ["bind", "suid", "dev", "ro"]})
+    p = run(ocirun, b, "cat /proc/self/mountinfo; cat /locked/f")
+    mi = mountinfo(p.stdout)["/locked"]
+    assert {"nosuid", "nodev", "ro"} <= mi[0]
+
+
+def test_ridmap_applies_to_submounts(ocirun, make_bundle, vol_with_submount):
+    v = vol_with_submount
+    os.chown(v / "sub" / "insub", 0, 0)
+    b = make_bundle()
+    b.config["mounts"].append({
+        "destination": "/ridm", "source": str(v), "options": ["rbind", "ridmap"],
+        "uidMappings": [{"containerID": 0, "hostID": 2000, "size": 1}],
+        "gidMappings": [{"containerID": 0, "hostID": 2000, "size": 1}]})
+    b.config["mounts"].append({
+        "destination": "/idm", "source": str(v), "options": ["rbind", "idmap"],
+        "uidMappings": [{"containerID": 0, "hostID": 2000, "size": 1}],
+        "gidMappings": [{"containerID": 0, "hostID": 2000, "size": 1}]})
+    p = run(ocirun, b, "stat -c %u /ridm/sub/insub /idm/sub/insub")
+    assert p.stdout.split() == ["2000", "0"]
