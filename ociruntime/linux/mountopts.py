@@ -9,6 +9,8 @@ Pure parsing, no syscalls. An option is one of:
   flag of a new filesystem (ignored on bind mounts, which share the source's superblock);
 * a propagation flag (``shared``, ``rslave``…), applied after the mount is attached;
 * ``bind``/``rbind``, ``idmap``/``ridmap`` (runtime-spec 1.2);
+* ``tmpcopyup`` (runc/crun extension, used by podman for ``--tmpfs``): a tmpfs starts with a copy
+  of what the image has at its destination;
 * anything else is filesystem data (``mode=755``, ``size=64k``, ``newinstance``), passed to the
   filesystem as runc does; the kernel rejects what the filesystem does not know.
 
@@ -37,7 +39,7 @@ _SB = {"sync": "sync", "async": None, "dirsync": "dirsync", "mand": "mand", "nom
        "lazytime": "lazytime", "nolazytime": None, "iversion": "iversion", "noiversion": None,
        "silent": "silent", "loud": None}
 # accepted for compatibility, no effect (runc treats them as plain MS_* flags too)
-_NOOP = {"defaults", "remount"}
+_NOOP = {"defaults", "remount", "notmpcopyup"}
 PROPAGATION = {
     "shared": (sc.MS_SHARED, False), "rshared": (sc.MS_SHARED, True),
     "slave": (sc.MS_SLAVE, False), "rslave": (sc.MS_SLAVE, True),
@@ -54,10 +56,10 @@ class MountOptions:
     ``sb_flags``: fsconfig flags for a new superblock. ``data``: filesystem options, in order.
     """
     __slots__ = ("bind", "recursive", "attr_set", "attr_clr", "rattr_set", "rattr_clr",
-                 "propagation", "sb_flags", "data", "idmap", "ridmap")
+                 "propagation", "sb_flags", "data", "idmap", "ridmap", "tmpcopyup")
 
     def __init__(self):
-        self.bind = self.recursive = self.idmap = self.ridmap = False
+        self.bind = self.recursive = self.idmap = self.ridmap = self.tmpcopyup = False
         self.attr_set = self.attr_clr = self.rattr_set = self.rattr_clr = 0
         self.propagation = []
         self.sb_flags = []
@@ -116,6 +118,8 @@ def parse(options, where="mount", mtype=None):
                 m.sb_flags.remove(neg)
         elif opt in _NOOP:
             pass
+        elif opt == "tmpcopyup":
+            m.tmpcopyup = True
         elif opt in ("idmap", "ridmap"):
             m.idmap = True
             m.ridmap = m.ridmap or opt == "ridmap"
@@ -140,6 +144,8 @@ def parse(options, where="mount", mtype=None):
         m.attr_set, m.attr_clr = _set_atime(m.attr_set, m.attr_clr, atime)
     if ratime is not None:
         m.rattr_set, m.rattr_clr = _set_atime(m.rattr_set, m.rattr_clr, ratime)
+    if m.tmpcopyup and (m.bind or mtype != "tmpfs"):
+        raise ConfigError(f"{where}.options", "tmpcopyup is only supported on tmpfs mounts")
     if m.idmap and not m.bind:
         raise ConfigError(f"{where}.options", "idmap/ridmap is only supported on bind mounts")
     return m

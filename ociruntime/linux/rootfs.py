@@ -292,11 +292,68 @@ def _mount_new(rootfd, m, o):
                 os.close(mfd)
                 raise
         try:
+            if o.tmpcopyup:
+                _copy_up(tfd, mfd, m.destination)
             _attach(mfd, tfd, o, m.destination)
         finally:
             os.close(mfd)
     finally:
         os.close(tfd)
+
+
+def _copy_up(tfd, mfd, what):
+    """tmpcopyup: copy the image's content at the destination into the new (still detached,
+    so private) tmpfs. The source is walked by fds, one component at a time, without
+    following symlinks; symlinks are copied as symlinks."""
+    src = sc.openat2(tfd, ".", os.O_RDONLY | os.O_DIRECTORY, 0, paths.STRICT)
+    try:
+        _copy_dir(src, mfd, 0)
+    except OSError as e:
+        raise OSError(e.errno, f"tmpcopyup: {e.strerror}", e.filename or what) from None
+    finally:
+        os.close(src)
+
+
+def _copy_dir(src, dst, depth):
+    if depth > 64:
+        raise OSError(40, "directory tree too deep")
+    for e in os.scandir(src):
+        name = e.name
+        st = os.stat(name, dir_fd=src, follow_symlinks=False)
+        mode = stat.S_IMODE(st.st_mode)
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(name, 0o700, dir_fd=dst)
+            s2 = sc.openat2(src, name, os.O_RDONLY | os.O_DIRECTORY, 0, paths.STRICT)
+            try:
+                d2 = sc.openat2(dst, name, os.O_PATH | os.O_DIRECTORY, 0, paths.STRICT)
+                try:
+                    _copy_dir(s2, d2, depth + 1)
+                finally:
+                    os.close(d2)
+            finally:
+                os.close(s2)
+        elif stat.S_ISREG(st.st_mode):
+            s2 = sc.openat2(src, name, os.O_RDONLY, 0, paths.STRICT)
+            try:
+                d2 = sc.openat2(dst, name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600,
+                                paths.STRICT)
+                try:
+                    while os.sendfile(d2, s2, None, 1 << 30):
+                        pass
+                finally:
+                    os.close(d2)
+            finally:
+                os.close(s2)
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+        else:
+            try:
+                os.mknod(name, st.st_mode, st.st_rdev, dir_fd=dst)
+            except PermissionError:
+                continue      # device nodes in a user namespace: skipped, as the kernel wants
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(name, mode, dir_fd=dst)   # the detached tmpfs is ours alone
 
 
 # ---------------------------------------------------------------- idmapped mounts

@@ -374,3 +374,22 @@ def test_ridmap_applies_to_submounts(ocirun, make_bundle, vol_with_submount):
         "gidMappings": [{"containerID": 0, "hostID": 2000, "size": 1}]})
     p = run(ocirun, b, "stat -c %u /ridm/sub/insub /idm/sub/insub")
     assert p.stdout.split() == ["2000", "0"]
+
+
+def test_tmpcopyup(ocirun, make_bundle):
+    b = make_bundle()
+    os.makedirs(os.path.join(b.rootfs, "cu", "sub"))
+    with open(os.path.join(b.rootfs, "cu", "sub", "f"), "w") as f:
+        f.write("content\n")
+    os.chmod(os.path.join(b.rootfs, "cu", "sub"), 0o751)
+    os.chown(os.path.join(b.rootfs, "cu", "sub", "f"), 1000, 100)
+    os.symlink("sub/f", os.path.join(b.rootfs, "cu", "link"))
+    os.symlink("/etc/passwd", os.path.join(b.rootfs, "cu", "abs"))
+    mnt(b, destination="/cu", type="tmpfs", source="tmpfs", options=["tmpcopyup", "mode=755"])
+    p = run(ocirun, b, "cat /proc/self/mountinfo; echo ==; cat /cu/link; stat -c '%a %u %g' /cu/sub",
+            "/cu/sub/f; readlink /cu/abs; echo new > /cu/new; cat /cu/new")
+    info, out = p.stdout.split("==")
+    assert mountinfo(info)["/cu"][2] == "tmpfs"
+    assert out.split("\n")[1:] == ["content", "751 0 0", "644 1000 100", "/etc/passwd", "new", ""]
+    # writes went to the tmpfs, not the image
+    assert not os.path.exists(os.path.join(b.rootfs, "cu", "new"))

@@ -106,3 +106,12 @@ def test_root_propagation():
     assert mo.parse_propagation("private") == (sc.MS_PRIVATE, False)
     with pytest.raises(ConfigError, match='^linux.rootfsPropagation: unknown propagation "x"'):
         mo.parse_propagation("x")
+
+
+def test_tmpcopyup_only_on_tmpfs():
+    assert mo.parse(["tmpcopyup"], "m", "tmpfs").tmpcopyup
+    assert mo.parse(["notmpcopyup"], "m", "tmpfs").data == []
+    with pytest.raises(ConfigError, match=r"^mounts\[1\].options: tmpcopyup"):
+        mo.parse(["tmpcopyup"], "mounts[1]", "proc")
+    with pytest.raises(ConfigError, match="tmpcopyup"):
+        mo.parse(["bind", "tmpcopyup"], "mounts[1]", "tmpfs")
