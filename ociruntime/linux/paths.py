@@ -9,6 +9,7 @@ fd: callers mount onto that fd, never onto a path string (CVE-2021-30465, CVE-20
 """
 import os
 import posixpath
+import stat
 
 from . import syscalls as sc
 
@@ -108,7 +109,6 @@ def mount_target(rootfd, path, is_dir, ordinary=False):
                 raise OSError(e.errno, "must be mounted on ordinary directory", path) from None
             raise
         if fd is not None:
-            import stat
             if not stat.S_ISDIR(os.fstat(fd).st_mode):
                 os.close(fd)
                 raise OSError(20, "must be mounted on ordinary directory", path)

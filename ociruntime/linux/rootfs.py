@@ -99,6 +99,8 @@ def validate(spec):
                                               "a user namespace")
         if (m.uid_mappings or m.gid_mappings) and not o.idmap:
             raise ConfigError(w, "uidMappings/gidMappings need the idmap or ridmap option")
+        if not o.bind and m.type in _PRECHECK and (o.data or o.sb_flags):
+            _precheck(m, o, w)
     devices.validate(_lattr(spec, "devices", []))
     for key in ("masked_paths", "readonly_paths"):
         field = {"masked_paths": "linux.maskedPaths", "readonly_paths": "linux.readonlyPaths"}
@@ -106,6 +108,23 @@ def validate(spec):
             if not isinstance(p, str) or not p.startswith("/"):
                 raise ConfigError(f"{field[key]}[{i}]", f"must be an absolute path, got {p!r}")
     sysctl.validate(_lattr(spec, "sysctl", {}), _lattr(spec, "namespaces", []))
+
+
+# filesystems that parse their options when they are given (fs_context): the kernel can tell
+# us about a bad option before anything is forked
+_PRECHECK = ("tmpfs", "proc", "mqueue", "devpts")
+
+
+def _precheck(m, o, w):
+    """Have the kernel parse a new mount's options (fsopen + fsconfig, no mount): a bad option
+    becomes a ConfigError at create time. Skipped when fsopen is not allowed (rootless)."""
+    flags, strings = mountopts.split_data(o.data)
+    try:
+        sc.fsmount_new(m.type, None, flags=o.sb_flags + flags, strings=strings, what=m.type,
+                       create=False)
+    except OSError as e:
+        if e.errno == 22:   # EINVAL: the kernel refused an option; anything else waits for start
+            raise ConfigError(f"{w}.options", f"{e.filename}: {e.strerror}") from None
 
 
 def _source(spec, m):

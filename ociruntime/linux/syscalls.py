@@ -319,9 +319,11 @@ def _fs_log(fsfd):
     return "; ".join(msgs)
 
 
-def fsmount_new(fstype, source=None, flags=(), strings=(), attr_flags=0, what=None):
+def fsmount_new(fstype, source=None, flags=(), strings=(), attr_flags=0, what=None,
+                create=True):
     """fsopen + fsconfig + fsmount: a new detached mount of ``fstype``; returns the mount fd.
-    ``flags`` are fsconfig SET_FLAG keys, ``strings`` (key, value) SET_STRING pairs."""
+    ``flags`` are fsconfig SET_FLAG keys, ``strings`` (key, value) SET_STRING pairs.
+    ``create=False`` only has the kernel parse the options (nothing is mounted), returns None."""
     what = what or fstype
     fsfd = syscall("fsopen", _b(fstype), ctypes.c_uint(FSOPEN_CLOEXEC), what=what)
     try:
@@ -339,6 +341,8 @@ def fsmount_new(fstype, source=None, flags=(), strings=(), attr_flags=0, what=No
             conf(FSCONFIG_SET_FLAG, k, None)
         for k, v in strings:
             conf(FSCONFIG_SET_STRING, k, v)
+        if not create:
+            return None
         if _syscall(NR["fsconfig"], ctypes.c_int(fsfd), ctypes.c_uint(FSCONFIG_CMD_CREATE),
                     None, None, ctypes.c_int(0)) == -1:
             e = ctypes.get_errno()

@@ -153,7 +153,16 @@ def test_unknown_option_is_filesystem_data_and_kernel_error_names_mount(ocirun, 
     mnt(b, destination="/t", type="tmpfs", source="tmpfs", options=["bogusopt=1"])
     p = run(ocirun, b, "true", check=False)
     assert p.returncode != 0
-    assert "mounts[7]" in p.stderr and "bogusopt" in p.stderr
+    assert "mounts[7].options" in p.stderr and "Unknown parameter 'bogusopt'" in p.stderr
+
+
+def test_filesystem_data_not_prechecked_still_fails_at_start(ocirun, make_bundle):
+    """sysfs is not pre-checked at create: its bad data fails when mounting, naming the mount."""
+    b = make_bundle()
+    mnt(b, destination="/s2", type="sysfs", source="sysfs", options=["bogusopt"])
+    p = run(ocirun, b, "true", check=False)
+    assert p.returncode != 0
+    assert "mounts[7]: mount sysfs to /s2" in p.stderr, p.stderr
 
 
 @pytest.mark.parametrize("m,err", [
@@ -163,6 +172,12 @@ def test_unknown_option_is_filesystem_data_and_kernel_error_names_mount(ocirun, 
     ({"destination": "/x", "source": "/nonexistent-src-xyz", "options": ["bind"]},
      "mounts[7].source"),
     ({"destination": "/x", "source": "/tmp"}, "mounts[7].type"),
+    ({"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": ["mode=zz"]},
+     "mounts[7].options: tmpfs: mode=zz"),
+    ({"destination": "/x", "type": "proc", "source": "proc", "options": ["hidepid=bogus"]},
+     "mounts[7].options: proc: hidepid=bogus"),
+    ({"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "zz"]},
+     "mounts[7].options: tmpfs: zz"),
 ])
 def test_bad_mounts_fail_at_create(ocirun, make_bundle, m, err):
     b = make_bundle()
