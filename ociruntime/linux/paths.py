@@ -63,7 +63,13 @@ def mkdir_all(rootfd, path, mode=0o755):
                     os.mkdir(c, mode, dir_fd=cur)
                 except FileExistsError:
                     pass   # raced, or a dangling symlink: the strict open below decides
-                fd = sc.openat2(cur, c, O_PATH_DIR, 0, STRICT)
+                try:
+                    fd = sc.openat2(cur, c, O_PATH_DIR, 0, STRICT)
+                except OSError as e:
+                    if e.errno != 40:   # ELOOP
+                        raise
+                    raise OSError(e.errno, "is a symlink to a path missing in the rootfs: "
+                                  "refusing to create through it", "/" + prefix) from None
             os.close(cur)
             cur = fd
     except BaseException:

@@ -160,6 +160,7 @@ def test_dev_symlink_to_host_dir_changes_nothing_on_host(ocirun, make_bundle, ho
         assert os.path.exists(os.path.join(b.rootfs + host_dir, "null"))
     else:
         assert p.returncode != 0   # fail closed: /dev resolves to nothing creatable
+        assert "/dev: is a symlink to a path missing in the rootfs" in p.stderr
 
 
 # ------------------------------------------------ CVE-2025-31133
