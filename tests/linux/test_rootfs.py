@@ -408,3 +408,23 @@ def test_tmpcopyup(ocirun, make_bundle):
     assert out.split("\n")[1:] == ["content", "751 0 0", "644 1000 100", "/etc/passwd", "new", ""]
     # writes went to the tmpfs, not the image
     assert not os.path.exists(os.path.join(b.rootfs, "cu", "new"))
+
+
+def test_cgroup_mount_on_a_cgroup2_host(ocirun, make_bundle):
+    """A pure cgroup v2 host, simulated in a private mount namespace (the host's mounts are
+    untouched): the hierarchy mounted at /sys/fs/cgroup is the unified one, so the container
+    gets one read-only cgroup2 mount of its cgroup namespace."""
+    from conftest import OCIRUN
+    b = make_bundle()
+    b.linux.pop("resources", None)
+    b.process["args"] = ["sh", "-c", "cat /proc/self/mountinfo; ls /sys/fs/cgroup"]
+    b.write()
+    script = ("mount --make-rprivate / && mount -t cgroup2 none /sys/fs/cgroup && "
+              f"exec {OCIRUN} --root {ocirun.root} run -b {b.path} v2host")
+    p = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    mi = mountinfo(p.stdout)
+    assert mi["/sys/fs/cgroup"][2] == "cgroup2" and "ro" in mi["/sys/fs/cgroup"][0]
+    assert not [k for k in mi if k.startswith("/sys/fs/cgroup/")]
+    assert "cgroup.procs" in p.stdout.split()
