@@ -63,8 +63,8 @@ def create(rootfd, d, bind=False):
             st = os.stat(name, dir_fd=parent, follow_symlinks=False)
         except FileNotFoundError:
             st = None
-        if st is not None and not bind and _is(st, d):
-            pass                                 # already the right device: keep it
+        if st is not None and _is(st, d):
+            return       # already that device (maybe a bind of a host node): never chown it
         elif st is not None and stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(21, "is a directory", d.path)
         elif st is not None and bind and stat.S_ISREG(st.st_mode):
@@ -75,13 +75,13 @@ def create(rootfd, d, bind=False):
         if bind:
             _bind_host(parent, name, d)
             return
-        if st is None:
-            fmt, rdev = _want(d)
-            old = os.umask(0)
-            try:
-                os.mknod(name, fmt | (mode & 0o7777), rdev, dir_fd=parent)
-            finally:
-                os.umask(old)
+        fmt, rdev = _want(d)
+        old = os.umask(0)
+        try:
+            os.mknod(name, fmt | (mode & 0o7777), rdev, dir_fd=parent)
+        finally:
+            os.umask(old)
+        # the node we just made, in a directory we hold by fd; never follows a symlink
         os.chown(name, d.uid or 0, d.gid or 0, dir_fd=parent, follow_symlinks=False)
     finally:
         os.close(parent)

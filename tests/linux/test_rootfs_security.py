@@ -255,3 +255,20 @@ def test_nothing_leaks_into_host_mount_namespace(ocirun, make_bundle, tmp_path):
     run(ocirun, b, "mount -t tmpfs none /shared 2>/dev/null; true")
     after = set(host_mountpoints())
     assert not {m for m in after - before if str(tmp_path) in m or m.startswith("/shared")}
+
+
+def test_bind_mounted_device_is_never_chowned(ocirun, make_bundle, tmp_path):
+    """A device node bind-mounted by the config (a host inode) that linux.devices also lists
+    with another owner: the runtime must not chown the host's node."""
+    node = tmp_path / "nullnode"
+    os.mknod(node, 0o666 | 0o020000, os.makedev(1, 3))
+    st0 = os.lstat(node)
+    b = make_bundle()
+    b.config["mounts"].append({"destination": "/dev/null", "source": str(node),
+                               "options": ["bind"]})
+    b.linux["devices"] = [{"path": "/dev/null", "type": "c", "major": 1, "minor": 3,
+                           "uid": 4321, "gid": 4321, "fileMode": 0o600}]
+    p = run(ocirun, b, "stat -c '%t:%T %u' /dev/null")
+    st1 = os.lstat(node)
+    assert (st1.st_uid, st1.st_gid, st1.st_mode) == (st0.st_uid, st0.st_gid, st0.st_mode)
+    assert p.stdout.split() == ["1:3", "0"]
