@@ -17,7 +17,8 @@ def mnt(bundle, **m):
 def test_default_spec_mounts_devices_and_masks(ocirun, make_bundle):
     b = make_bundle()
     p = run(ocirun, b, "cat /proc/self/mountinfo; echo ==;",
-            "for d in null zero full random urandom tty; do stat -c \"%n %F %t:%T %a %u\" /dev/$d; done;",
+            "for d in null zero full random urandom tty; do",
+            "stat -c \"%n %F %t:%T %a %u\" /dev/$d; done;",
             "echo ==; for l in fd stdin stdout stderr ptmx; do readlink /dev/$l; done; echo ==;",
             "stat -c '%F %t:%T' /proc/keys /proc/timer_list; ls -A /proc/acpi | wc -l;",
             "echo x > /proc/sys/kernel/domainname && echo WROTE; touch /newfile && echo TOUCHED;",
@@ -27,7 +28,8 @@ def test_default_spec_mounts_devices_and_masks(ocirun, make_bundle):
     assert mi["/proc"][2] == "proc"
     assert mi["/dev"][2] == "tmpfs" and "nosuid" in mi["/dev"][0]
     assert {"size=65536k", "mode=755"} <= mi["/dev"][3]
-    assert mi["/dev/pts"][2] == "devpts" and {"gid=5", "mode=620", "ptmxmode=666"} <= mi["/dev/pts"][3]
+    assert mi["/dev/pts"][2] == "devpts"
+    assert {"gid=5", "mode=620", "ptmxmode=666"} <= mi["/dev/pts"][3]
     assert mi["/dev/shm"][2] == "tmpfs" and {"nosuid", "nodev", "noexec"} <= mi["/dev/shm"][0]
     assert mi["/dev/mqueue"][2] == "mqueue"
     assert mi["/sys"][2] == "sysfs" and "ro" in mi["/sys"][0]
@@ -103,7 +105,8 @@ def test_bind_rbind_ro_rro(ocirun, make_bundle, vol_with_submount):
 ])
 def test_tmpfs_flags(ocirun, make_bundle, opts, want, absent):
     b = make_bundle()
-    mnt(b, destination="/t", type="tmpfs", source="tmpfs", options=opts + ["size=1024k", "mode=700"])
+    mnt(b, destination="/t", type="tmpfs", source="tmpfs",
+        options=opts + ["size=1024k", "mode=700"])
     p = run(ocirun, b, "cat /proc/self/mountinfo; stat -c %a /t")
     mi = mountinfo(p.stdout)["/t"]
     assert want <= mi[0] and not absent & mi[0]
@@ -401,7 +404,8 @@ def test_tmpcopyup(ocirun, make_bundle):
     os.symlink("sub/f", os.path.join(b.rootfs, "cu", "link"))
     os.symlink("/etc/passwd", os.path.join(b.rootfs, "cu", "abs"))
     mnt(b, destination="/cu", type="tmpfs", source="tmpfs", options=["tmpcopyup", "mode=755"])
-    p = run(ocirun, b, "cat /proc/self/mountinfo; echo ==; cat /cu/link; stat -c '%a %u %g' /cu/sub",
+    p = run(ocirun, b, "cat /proc/self/mountinfo; echo ==; cat /cu/link;",
+            "stat -c '%a %u %g' /cu/sub",
             "/cu/sub/f; readlink /cu/abs; echo new > /cu/new; cat /cu/new")
     info, out = p.stdout.split("==")
     assert mountinfo(info)["/cu"][2] == "tmpfs"
