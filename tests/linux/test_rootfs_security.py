@@ -188,6 +188,52 @@ def test_masked_paths_with_dev_null_symlink_to_core_pattern(ocirun, make_bundle)
         assert f.read() == core_before
 
 
+DEVNULL_RACER = r"""
+import os, sys, time
+dev, end = sys.argv[1], time.time() + float(sys.argv[2])
+null, tmp = os.path.join(dev, "null"), os.path.join(dev, ".null.tmp")
+while time.time() < end:
+    try:
+        os.symlink("/proc/sys/kernel/core_pattern", tmp)
+        os.rename(tmp, null)          # atomically: null -> symlink to core_pattern
+        os.unlink(null)
+    except OSError:
+        pass
+"""
+
+
+def test_masked_paths_with_racing_dev_null_swap(ocirun, make_bundle):
+    with open("/proc/sys/kernel/core_pattern") as f:
+        core_before = f.read()
+    bundles = []
+    for i in range(3):
+        b = make_bundle()
+        drop_dev_mounts(b)
+        b.config["root"]["readonly"] = False
+        b.linux["maskedPaths"] = ["/proc/keys", "/proc/timer_list", "/proc/sched_debug"]
+        b.linux["readonlyPaths"] = []
+        bundles.append(b)
+    racers = [subprocess.Popen([sys.executable, "-c", DEVNULL_RACER,
+                                os.path.join(b.rootfs, "dev"), "15"]) for b in bundles]
+    outs = []
+    try:
+        for b in bundles:
+            for _ in range(3):
+                p = run(ocirun, b, "stat -c '%F %t:%T' /proc/keys;",
+                        "echo '|/tmp/pwn' > /proc/keys 2>/dev/null; true", check=False)
+                outs.append(p)
+    finally:
+        for r in racers:
+            r.kill()
+            r.wait()
+    with open("/proc/sys/kernel/core_pattern") as f:
+        assert f.read() == core_before
+    for p in outs:
+        if p.returncode == 0:      # started: the mask is the real /dev/null
+            assert p.stdout.split("\n")[0] == "character special file 1:3", p.stdout
+    assert any(p.returncode == 0 for p in outs), [p.stderr for p in outs]
+
+
 # ------------------------------------------------ crun CVE-2026-88264/88265
 
 def test_device_chown_never_follows_symlinks(ocirun, make_bundle, host_dir):
