@@ -1,0 +1,522 @@
+"""The Wasm executor: runs a WASI preview 1 command module in-process on Wasmtime.
+
+prepare() (host still visible, no threads): load Wasmtime's library, read the module through
+the rootfs fd (openat2 RESOLVE_IN_ROOT), check it is a core command module, and compile it —
+or load the compiled artifact from the on-disk cache (``/var/cache/ocirun/wasm``) after
+checking its MAC. run() (after the switch to the container's root and every privilege drop):
+WASI context (args, env, stdio, preopens "/" and the cwd), store limits, then ``_start``;
+the process exits with the module's status.
+
+Status: proc_exit(n) -> n; returning from _start -> 0; a trap -> 134 (message on stderr);
+SIGTERM/SIGINT/SIGHUP -> the module is interrupted (epoch) and the process ends as if killed
+by that signal (128+n when it is a pid namespace's init, which cannot kill itself).
+See docs/wasm.md.
+"""
+import os
+
+from ..errors import SetupError, Unsupported
+from .base import Executor, env_pairs, reset_signals, write_err
+
+DEFAULT_CACHE_DIR = "/var/cache/ocirun/wasm"
+CACHE_ENV = "OCIRUN_WASM_CACHE"  # a directory, or "off"
+TRAP_STATUS = 134                 # 128 + SIGABRT, as wasmtime's CLI
+FAIL_STATUS = 1                   # the module could not be instantiated
+STOP_SIGNALS = (1, 2, 15)         # SIGHUP SIGINT SIGTERM: interrupt the module
+STOP_GRACE = 2.0                  # s; then exit even if the module is blocked in a host call
+
+_WASM_MAGIC = b"\0asm"
+_CORE_VERSION = b"\x01\0\0\0"
+_CACHE_MAGIC = b"OCIRUNW1"
+_MAC_LEN = 32
+
+
+def exec_unsupported():
+    """``ocirun exec`` into a Wasm container: there is no second process to start."""
+    raise Unsupported("exec is not supported for wasm containers")
+
+
+# ---------------------------------------------------------------- config helpers
+
+def memory_limit(spec):
+    """linux.resources.memory.limit in bytes, or None (absent, 0 or -1 = unlimited)."""
+    cur = getattr(spec, "linux", None)
+    for attr in ("resources", "memory", "limit"):
+        if cur is None:
+            return None
+        cur = cur.get(attr) if isinstance(cur, dict) else getattr(cur, attr, None)
+    if isinstance(cur, bool) or not isinstance(cur, int) or cur <= 0:
+        return None
+    return cur
+
+
+def address_space_limit(spec):
+    """The soft RLIMIT_AS of process.rlimits, or None."""
+    proc = getattr(spec, "process", None)
+    for r in getattr(proc, "rlimits", None) or ():
+        if isinstance(r, dict):
+            name, soft = r.get("type"), r.get("soft")
+        elif isinstance(r, (tuple, list)):
+            name, soft = r[0], r[1]
+        else:
+            name, soft = getattr(r, "type", None), getattr(r, "soft", None)
+        if name == "RLIMIT_AS" and isinstance(soft, int) and 0 <= soft < (1 << 63):
+            return soft
+    return None
+
+
+def module_path(spec):
+    """(args[0] as given, the absolute path inside the container) — relative to process.cwd,
+    like a program path (no $PATH search)."""
+    proc = spec.process
+    if proc is None or not proc.args:
+        raise SetupError("process.args: a Wasm container needs the module path as args[0]")
+    arg0 = proc.args[0]
+    if arg0.startswith("/"):
+        return arg0, arg0
+    return arg0, os.path.join(proc.cwd or "/", arg0)
+
+
+# ---------------------------------------------------------------- module inspection
+
+def _uleb(b, i):
+    r = shift = 0
+    while True:
+        x = b[i]
+        i += 1
+        r |= (x & 0x7F) << shift
+        if x < 0x80:
+            return r, i
+        shift += 7
+
+
+def function_exports(wasm):
+    """Names of the functions a core module exports (reads the export section only);
+    None if the binary is too malformed to tell (the compiler then reports why)."""
+    try:
+        i = 8
+        while i < len(wasm):
+            sid = wasm[i]
+            size, i = _uleb(wasm, i + 1)
+            if sid == 7:
+                n, j = _uleb(wasm, i)
+                names = set()
+                for _ in range(n):
+                    ln, j = _uleb(wasm, j)
+                    name = bytes(wasm[j:j + ln])
+                    j += ln
+                    kind = wasm[j]
+                    _, j = _uleb(wasm, j + 1)
+                    if kind == 0:
+                        names.add(name.decode("utf-8", "replace"))
+                return names
+            i += size
+        return set()
+    except IndexError:
+        return None
+
+
+def check_command(wasm, shown):
+    """Refuse what cannot run as a container process (components, reactors)."""
+    if wasm[:4] != _WASM_MAGIC:
+        raise SetupError(f'wasm module "{shown}": not a WebAssembly binary')
+    if wasm[4:8] != _CORE_VERSION:
+        raise Unsupported(f'wasm module "{shown}" is a WebAssembly component: only WASI '
+                          f'preview 1 command modules (exporting _start) can run')
+    names = function_exports(wasm)
+    if names is not None and "_start" not in names:
+        kind = "a reactor" if "_initialize" in names else "a library"
+        raise Unsupported(f'wasm module "{shown}" has no _start export ({kind} module): only '
+                          f'WASI preview 1 command modules can run as a container process')
+
+
+def _sha256():
+    try:
+        from _sha256 import sha256  # CPython 3.11: skips hashlib's OpenSSL load (~7 ms)
+    except ImportError:
+        try:
+            from _sha2 import sha256  # 3.12+
+        except ImportError:
+            from hashlib import sha256
+    return sha256
+
+
+def _blake2b():
+    try:
+        from _blake2 import blake2b
+    except ImportError:
+        from hashlib import blake2b
+    return blake2b
+
+
+# ---------------------------------------------------------------- compile cache
+
+class CompileCache:
+    """Compiled modules on disk, outside every container: ``<dir>/<name>.cwasm`` holds
+    MAGIC + MAC + artifact, MAC = keyed BLAKE2b(name + artifact) with the 32-byte secret in
+    ``<dir>/key``. Only a file whose MAC verifies is given to Wasmtime's deserializer (which
+    trusts its input). The directory must be owned by us and closed to group/others (mode
+    0700); files are 0600 and written atomically (temp file + rename). Best effort: any
+    problem means "no cache", never a failed start."""
+
+    def __init__(self, path):
+        self.path = path
+        self.dfd = -1
+        self.secret = None
+
+    def open(self):
+        try:
+            os.makedirs(self.path, mode=0o700, exist_ok=True)
+            dfd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return False
+        st = os.fstat(dfd)
+        if st.st_uid != os.geteuid():
+            os.close(dfd)
+            return False
+        if st.st_mode & 0o077:
+            os.fchmod(dfd, 0o700)
+        self.dfd = dfd
+        self.secret = self._secret()
+        if self.secret is None:
+            self.close()
+            return False
+        return True
+
+    def close(self):
+        if self.dfd >= 0:
+            os.close(self.dfd)
+            self.dfd = -1
+
+    def _read_private(self, name, limit=None):
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+                         dir_fd=self.dfd)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            if (not (st.st_mode & 0o170000 == 0o100000) or st.st_uid != os.geteuid()
+                    or st.st_mode & 0o077 or (limit is not None and st.st_size > limit)):
+                return None
+            return _read_all(fd, st.st_size)
+        finally:
+            os.close(fd)
+
+    def _write_private(self, name, data, replace=True):
+        tmp = f".tmp.{os.getpid()}.{os.urandom(6).hex()}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o600, dir_fd=self.dfd)
+        except OSError:
+            return False
+        try:
+            with open(fd, "wb", closefd=True) as f:
+                f.write(data)
+            if replace:
+                os.replace(tmp, name, src_dir_fd=self.dfd, dst_dir_fd=self.dfd)
+            else:  # first writer wins
+                os.link(tmp, name, src_dir_fd=self.dfd, dst_dir_fd=self.dfd)
+                os.unlink(tmp, dir_fd=self.dfd)
+            return True
+        except OSError:
+            try:
+                os.unlink(tmp, dir_fd=self.dfd)
+            except OSError:
+                pass
+            return False
+
+    def _secret(self):
+        for _ in range(2):
+            key = self._read_private("key", limit=_MAC_LEN)
+            if key is not None:
+                return key if len(key) == _MAC_LEN else None
+            if not self._write_private("key", os.urandom(_MAC_LEN), replace=False):
+                # lost a race with another init (EEXIST): read theirs
+                continue
+        return self._read_private("key", limit=_MAC_LEN)
+
+    def _mac(self, name, artifact):
+        h = _blake2b()(name.encode(), digest_size=_MAC_LEN, key=self.secret)
+        h.update(artifact)
+        return h.digest()
+
+    def get(self, name):
+        data = self._read_private(name)
+        if data is None or len(data) < len(_CACHE_MAGIC) + _MAC_LEN:
+            return None
+        n = len(_CACHE_MAGIC)
+        if data[:n] != _CACHE_MAGIC:
+            return None
+        mac, artifact = data[n:n + _MAC_LEN], memoryview(data)[n + _MAC_LEN:]
+        if self._mac(name, artifact) != mac:
+            return None
+        return artifact
+
+    def put(self, name, artifact):
+        return self._write_private(name, _CACHE_MAGIC + self._mac(name, artifact) + artifact)
+
+
+def _read_all(fd, size_hint=0):
+    chunks = []
+    n = 0
+    while True:
+        b = os.read(fd, max(size_hint - n, 0) + 65536)
+        if not b:
+            break
+        chunks.append(b)
+        n += len(b)
+    return b"".join(chunks)
+
+
+def default_cache_dir():
+    v = os.environ.get(CACHE_ENV)
+    if v is None:
+        return DEFAULT_CACHE_DIR
+    return None if v in ("", "off", "none") else v
+
+
+# ---------------------------------------------------------------- the executor
+
+def _noop(signum, frame):
+    pass
+
+
+class WasmExecutor(Executor):
+    name = "wasm"
+
+    def __init__(self, cache_dir=...):
+        self.cache_dir = default_cache_dir() if cache_dir is ... else cache_dir
+        self.cache_hit = False
+        self.timings = {}   # seconds per prepare() phase, for docs/tests
+        self._lib = None
+        self._signalled = 0
+
+    # -- prepare: before pivot_root, no threads
+    def prepare(self, spec, rootfs_fd):
+        import time
+        t0 = time.perf_counter()
+        from . import wasmtime_capi as capi
+        try:
+            lib = capi.load()
+        except capi.WasmtimeError as e:
+            raise Unsupported(f"wasm: {e}") from None
+        t1 = time.perf_counter()
+        shown, inside = module_path(spec)
+        raw = self._read_module(rootfs_fd, inside, shown)
+        t2 = time.perf_counter()
+
+        as_limit = address_space_limit(spec)
+        flags = "epoch=1,signals_traps=0,parallel=0" + (",reserve=0" if as_limit else "")
+        engine = self._engine(lib, bool(as_limit))
+        sha256 = _sha256()
+        lib_st = os.stat(lib.path)
+        flavor = sha256(f"{lib.version}\0{lib_st.st_size}\0{lib_st.st_mtime_ns}\0{flags}"
+                        .encode()).hexdigest()[:16]
+        name = f"{sha256(raw).hexdigest()}.{flavor}.cwasm"
+        t3 = time.perf_counter()
+
+        cache = None
+        if self.cache_dir:
+            cache = CompileCache(self.cache_dir)
+            if not cache.open():
+                cache = None
+        try:
+            module = None
+            if cache is not None:
+                artifact = cache.get(name)
+                if artifact is not None:
+                    try:
+                        module = lib.module_deserialize(engine, bytes(artifact))
+                    except capi.WasmtimeError:
+                        module = None  # other engine build/CPU: recompile and replace
+            self.cache_hit = module is not None
+            t4 = time.perf_counter()
+            if module is None:
+                wasm = raw
+                if shown.endswith(".wat") or raw[:4] != _WASM_MAGIC:
+                    try:
+                        wasm = lib.wat2wasm(raw)
+                    except capi.WasmtimeError as e:
+                        raise SetupError(f'wasm module "{shown}": {e}') from None
+                check_command(wasm, shown)
+                try:
+                    module = lib.module_new(engine, wasm)
+                except capi.WasmtimeError as e:
+                    raise SetupError(f'wasm module "{shown}": {e}') from None
+                if cache is not None:
+                    cache.put(name, lib.module_serialize(module))
+            t5 = time.perf_counter()
+        finally:
+            if cache is not None:
+                cache.close()
+
+        # imports are resolved now, so a missing one fails `create`, not the started process
+        linker = lib.wasmtime_linker_new(engine)
+        lib.check(lib.wasmtime_linker_define_wasi(linker), "wasi")
+        pre = capi._P()
+        try:
+            lib.check(lib.wasmtime_linker_instantiate_pre(linker, module, capi.ctypes.byref(pre)),
+                      "link")
+        except capi.WasmtimeError as e:
+            raise SetupError(f'wasm module "{shown}": {e}') from None
+        t6 = time.perf_counter()
+
+        proc = spec.process
+        self._lib, self._capi, self._engine_ptr = lib, capi, engine
+        self._linker, self._pre = linker, pre
+        self._argv = [a.encode() for a in proc.args]
+        self._env = [(k.encode(), v.encode()) for k, v in env_pairs(proc.env)]
+        self._cwd = (proc.cwd or "/").encode()
+        self._mem = memory_limit(spec)
+        self.timings = {"load": t1 - t0, "read": t2 - t1, "engine+hash": t3 - t2,
+                        "cache": t4 - t3, "compile": t5 - t4, "link": t6 - t5,
+                        "total": t6 - t0}
+        # everything run() touches, imported while the host's stdlib is visible
+        import _signal  # noqa: F401
+        import _thread  # noqa: F401
+        self._time = time
+
+    @staticmethod
+    def _read_module(rootfs_fd, inside, shown):
+        from ..linux.syscalls import openat2
+        try:
+            fd = openat2(rootfs_fd, inside, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        except OSError as e:
+            raise SetupError(f'wasm module "{shown}": {e.strerror}') from None
+        try:
+            st = os.fstat(fd)
+            if st.st_mode & 0o170000 != 0o100000:
+                raise SetupError(f'wasm module "{shown}": not a regular file')
+            return _read_all(fd, st.st_size)
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _engine(lib, no_reserve):
+        cfg = lib.wasm_config_new()
+        lib.wasmtime_config_epoch_interruption_set(cfg, True)
+        # no compiler threads: prepare() runs before the init's last namespace calls
+        lib.wasmtime_config_parallel_compilation_set(cfg, False)
+        # explicit checks instead of SIGSEGV/SIGILL handlers: traps keep working whatever the
+        # init does to signal dispositions, and Python's handlers are left alone
+        lib.wasmtime_config_signals_based_traps_set(cfg, False)
+        if no_reserve:  # RLIMIT_AS: no multi-GiB virtual reservations per linear memory
+            lib.wasmtime_config_memory_reservation_set(cfg, 0)
+            lib.wasmtime_config_memory_guard_size_set(cfg, 0)
+            lib.wasmtime_config_memory_reservation_for_growth_set(cfg, 0)
+        engine = lib.wasm_engine_new_with_config(cfg)  # takes the config
+        if not engine:
+            raise SetupError("wasm: cannot create the Wasmtime engine")
+        return engine
+
+    # -- run: the last step, never returns
+    def run(self, spec):
+        import _signal
+        import _thread
+        if self._lib is None:
+            raise SetupError("wasm: run() before prepare()")
+        lib, capi = self._lib, self._capi
+        ctypes = capi.ctypes
+
+        # signals: defaults (as a native process would have), except the stop signals,
+        # which get a handler so that they reach us even as a pid namespace's init; their
+        # C-level handler writes to the wakeup pipe, which wakes the watcher thread even
+        # while this thread is inside Wasmtime
+        reset_signals()
+        r, w = os.pipe2(os.O_CLOEXEC)
+        os.set_blocking(w, False)
+        for s in STOP_SIGNALS:
+            _signal.signal(s, _noop)
+        _signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        _thread.start_new_thread(self._watch, (r,))
+
+        try:
+            store, ctx = self._store()
+        except capi.WasmtimeError as e:
+            write_err(f"ocirun: wasm: {e}")
+            os._exit(FAIL_STATUS)
+        inst = capi.Instance()
+        trap = capi._P()
+        err = lib.wasmtime_instance_pre_instantiate(self._pre, ctx, ctypes.byref(inst),
+                                                    ctypes.byref(trap))
+        if not err and not trap.value:
+            err = lib.wasmtime_linker_define_instance(self._linker, ctx, b"", 0,
+                                                      ctypes.byref(inst))
+            if not err:
+                func = capi.Func()
+                err = lib.wasmtime_linker_get_default(self._linker, ctx, b"", 0,
+                                                      ctypes.byref(func))
+                if not err:
+                    err = lib.wasmtime_func_call(ctx, ctypes.byref(func), None, 0, None, 0,
+                                                 ctypes.byref(trap))
+        self._finish(err, trap.value)
+
+    def _store(self):
+        lib = self._lib
+        wasi = lib.wasi_config_new()
+        c_p = self._capi.ctypes.c_char_p
+        argv = (c_p * len(self._argv))(*self._argv)
+        if not lib.wasi_config_set_argv(wasi, len(self._argv), argv):
+            raise self._capi.WasmtimeError("cannot set WASI argv")
+        names = (c_p * max(len(self._env), 1))(*[k for k, _ in self._env])
+        values = (c_p * max(len(self._env), 1))(*[v for _, v in self._env])
+        if not lib.wasi_config_set_env(wasi, len(self._env), names, values):
+            raise self._capi.WasmtimeError("cannot set WASI environment")
+        lib.wasi_config_inherit_stdin(wasi)
+        lib.wasi_config_inherit_stdout(wasi)
+        lib.wasi_config_inherit_stderr(wasi)
+        # fd 3 = "/" (the container's root: run() is after pivot_root), fd 4 = "." (cwd)
+        if not lib.wasi_config_preopen_dir(wasi, b"/", b"/", True):
+            raise self._capi.WasmtimeError("cannot preopen / for WASI")
+        if not lib.wasi_config_preopen_dir(wasi, self._cwd, b".", True):
+            raise self._capi.WasmtimeError(f"cannot preopen the cwd {self._cwd.decode()}")
+        store = lib.wasmtime_store_new(self._engine_ptr, None, None)
+        ctx = lib.wasmtime_store_context(store)
+        if self._mem:
+            lib.wasmtime_store_limiter(store, self._mem, -1, -1, -1, -1)
+        lib.wasmtime_context_set_epoch_deadline(ctx, 1)
+        lib.check(lib.wasmtime_context_set_wasi(ctx, wasi), "wasi")  # takes the config
+        return store, ctx
+
+    def _finish(self, err, trap):
+        lib = self._lib
+        if self._signalled:
+            self._die(self._signalled)
+        if err:
+            status = lib.exit_status(err)
+            if status is not None:
+                os._exit(status & 0xFF)
+            write_err(f"ocirun: wasm: {lib.take_error(err)}")
+            os._exit(FAIL_STATUS)
+        if trap:
+            msg = lib.take_trap(trap)
+            if self._signalled:
+                self._die(self._signalled)
+            write_err(msg if msg.startswith("wasm trap") else f"wasm trap: {msg}")
+            os._exit(TRAP_STATUS)
+        os._exit(0)
+
+    def _watch(self, r):
+        """Watcher thread: a stop signal interrupts the module at its next epoch check;
+        one blocked in a host call (read on stdin, sleep) gets STOP_GRACE seconds."""
+        while True:
+            try:
+                b = os.read(r, 64)
+            except InterruptedError:
+                continue
+            if not b:
+                return
+            for sig in b:
+                if sig in STOP_SIGNALS and not self._signalled:
+                    self._signalled = sig
+                    self._lib.wasmtime_engine_increment_epoch(self._engine_ptr)
+                    self._time.sleep(STOP_GRACE)
+                    self._die(sig)
+
+    @staticmethod
+    def _die(sig):
+        import _signal
+        _signal.signal(sig, _signal.SIG_DFL)
+        _signal.pthread_sigmask(_signal.SIG_UNBLOCK, [sig])
+        os.kill(os.getpid(), sig)
+        os._exit(128 + sig)  # a pid namespace's init ignores its own SIG_DFL signals
