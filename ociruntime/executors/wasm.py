@@ -43,6 +43,8 @@ def memory_limit(spec):
     for attr in ("resources", "memory", "limit"):
         if cur is None:
             return None
+        if not isinstance(cur, dict) and isinstance(getattr(cur, "d", None), dict):
+            cur = cur.d  # a raw config.reader.Obj (the model without the cgroups parser)
         cur = cur.get(attr) if isinstance(cur, dict) else getattr(cur, attr, None)
     if isinstance(cur, bool) or not isinstance(cur, int) or cur <= 0:
         return None
@@ -425,10 +427,15 @@ class WasmExecutor(Executor):
         reset_signals()
         r, w = os.pipe2(os.O_CLOEXEC)
         os.set_blocking(w, False)
-        for s in STOP_SIGNALS:
-            _signal.signal(s, _noop)
-        _signal.set_wakeup_fd(w, warn_on_full_buffer=False)
-        _thread.start_new_thread(self._watch, (r,))
+        try:
+            _thread.start_new_thread(self._watch, (r,))
+        except RuntimeError:  # RLIMIT_NPROC, pids.max: keep default dispositions
+            os.close(r)
+            os.close(w)
+        else:
+            for s in STOP_SIGNALS:
+                _signal.signal(s, _noop)
+            _signal.set_wakeup_fd(w, warn_on_full_buffer=False)
 
         try:
             store, ctx = self._store()
