@@ -94,6 +94,41 @@ def test_proc_exit_status(rootfs, status):
     assert res.rc == status, res
 
 
+def test_stdin_inherited_and_unterminated_output_flushed(rootfs):
+    r, w = os.pipe()
+    cfg = {"path": [REPO, SITE], "rootfs": str(rootfs), "args": ["/cat.wat"],
+           "annotations": WASM, "cache": None}
+    os.write(w, b"line1\nline2 no newline")
+    os.close(w)
+    try:
+        p = subprocess.run([sys.executable, "-I", "-S", DRIVER, json.dumps(cfg)], stdin=r,
+                           capture_output=True, timeout=30)
+    finally:
+        os.close(r)
+    assert (p.returncode, p.stdout) == (0, b"line1\nline2 no newline<eof>"), p.stderr
+
+
+def test_terminal_stdio(rootfs):
+    # process.terminal: the init makes a pty slave fds 0/1/2; the module writes to it as is
+    master, slave = os.openpty()
+    cfg = {"path": [REPO, SITE], "rootfs": str(rootfs), "args": ["/hello.wat"],
+           "annotations": WASM, "cache": None}
+    try:
+        p = subprocess.Popen([sys.executable, "-I", "-S", DRIVER, json.dumps(cfg)], stdin=slave,
+                             stdout=slave, stderr=slave, start_new_session=True)
+        os.close(slave)
+        slave = -1
+        assert p.wait(timeout=30) == 0
+        out = b""
+        while not out.endswith(b"\n"):
+            out += os.read(master, 100)
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    assert out == b"hello from wasm\r\n"   # the tty's ONLCR
+
+
 def test_trap_exits_134_with_message(rootfs):
     res = drive(rootfs, ["/trap.wat"])
     assert res.rc == 134, res
