@@ -518,7 +518,9 @@ class WasmExecutor(Executor):
                     self._signalled = sig
                     self._lib.wasmtime_engine_increment_epoch(self._engine_ptr)
                     self._time.sleep(STOP_GRACE)
-                    self._die(sig)
+                    # still here: blocked in a host call. Only the main thread may change a
+                    # disposition (to die of the signal itself), so exit with 128+n
+                    os._exit(128 + sig)
 
     @staticmethod
     def _die(sig):

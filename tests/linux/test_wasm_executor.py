@@ -200,6 +200,30 @@ def test_stop_signal_interrupts_busy_loop(rootfs, sig):
     assert elapsed < 1.0, elapsed
 
 
+def test_stop_signal_ends_module_blocked_in_host_call(rootfs):
+    # reading an open, silent stdin: no epoch check can fire; STOP_GRACE (2 s) then exit
+    r, w = os.pipe()
+    cfg = {"path": [REPO, SITE], "rootfs": str(rootfs), "args": ["/cat.wat"],
+           "annotations": WASM, "cache": None}
+    p = subprocess.Popen([sys.executable, "-I", "-S", DRIVER, json.dumps(cfg)], stdin=r,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.close(r)
+    try:
+        os.write(w, b"ping\n")
+        assert p.stdout.readline() == b"ping\n"     # now blocked in fd_read
+        t = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=10)
+        elapsed = time.monotonic() - t
+    finally:
+        os.close(w)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert rc == 128 + signal.SIGTERM
+    assert 1.5 < elapsed < 4, elapsed
+
+
 def test_rlimit_cpu_kills_spinning_module(rootfs):
     res = drive(rootfs, ["/loop.wat"], rlimits=[["RLIMIT_CPU", 1, 2]], timeout=20)
     assert res.rc in (-signal.SIGXCPU, -signal.SIGKILL), res
