@@ -50,12 +50,6 @@ def test_run_annotations_and_env(ocirun, wasm_bundle, env, ann):
     assert (p.returncode, p.stdout) == (0, "echo.wat\nx\n--\nHELLO=world\n"), p.stderr
 
 
-def test_smart_variant_leaves_native_sidecar_native(ocirun, wasm_bundle, env):
-    b = wasm_bundle(["sh", "-c", "echo native"], annotations={"run.oci.handler": "wasm-smart"})
-    p = ocirun("run", "--bundle", b.path, "w-native", env=env)
-    assert (p.returncode, p.stdout) == (0, "native\n"), p.stderr
-
-
 @pytest.mark.parametrize("prog,status", [(["/exit.wat", "42"], 42), (["/trap.wat"], 134)])
 def test_run_exit_status(ocirun, wasm_bundle, env, prog, status):
     b = wasm_bundle(prog)
@@ -100,3 +94,21 @@ def test_kill_term_stops_spinning_module(ocirun, wasm_bundle, env, tmp_path):
         time.sleep(0.02)
     assert time.monotonic() - t < 1.5
     ocirun.ok("delete", "w-loop")
+
+
+def test_foreground_run_forwards_sigterm(ocirun, wasm_bundle, env, tmp_path):
+    b = wasm_bundle(["/loop.wat"])
+    p = subprocess.Popen([OCIRUN, "--root", ocirun.root, "run", "--bundle", b.path, "w-fg"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        assert p.stdout.readline() == b"looping\n"
+        time.sleep(0.2)
+        t = time.monotonic()
+        p.send_signal(15)
+        rc = p.wait(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert rc == 128 + 15, p.stderr.read()
+    assert time.monotonic() - t < 1.5

@@ -211,3 +211,22 @@ def test_cache_dir_env(monkeypatch):
     assert wasm.default_cache_dir() is None
     monkeypatch.setenv(wasm.CACHE_ENV, "/tmp/x")
     assert wasm.WasmExecutor().cache_dir == "/tmp/x"
+
+
+def test_capi_refuses_other_major(monkeypatch):
+    from ociruntime.executors import wasmtime_capi as capi
+    monkeypatch.setattr(capi, "_lib", None)
+    monkeypatch.setattr(capi, "find_library", lambda: ("/x/_libwasmtime.so", "49.0.1"))
+    with pytest.raises(capi.WasmtimeError, match=r"wasmtime 49.0.1 at /x/_libwasmtime.so: "
+                                                 r"ocirun binds the wasmtime 50.x C API"):
+        capi.load()
+    monkeypatch.setattr(capi, "find_library", lambda: (_ for _ in ()).throw(
+        FileNotFoundError("wasmtime/linux-x86_64/_libwasmtime.so not found on sys.path")))
+    with pytest.raises(capi.WasmtimeError, match="not found on sys.path"):
+        capi.load()
+
+
+def test_capi_finds_installed_library():
+    from ociruntime.executors import wasmtime_capi as capi
+    path, version = capi.find_library()
+    assert os.path.isfile(path) and version.split(".")[0] == str(capi.SUPPORTED_MAJOR)
