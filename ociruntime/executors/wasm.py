@@ -279,10 +279,6 @@ def default_cache_dir():
 
 # ---------------------------------------------------------------- the executor
 
-def _noop(signum, frame):
-    pass
-
-
 class WasmExecutor(Executor):
     name = "wasm"
 
@@ -308,8 +304,9 @@ class WasmExecutor(Executor):
         t2 = time.perf_counter()
 
         as_limit = address_space_limit(spec)
-        flags = "epoch=1,signals_traps=0,parallel=0" + (",reserve=0" if as_limit else "")
-        engine = self._engine(lib, bool(as_limit))
+        flags = "epoch=1,signals_traps=0,parallel=0" + (",reserve=0" if as_limit is not None
+                                                         else "")
+        engine = self._engine(lib, as_limit is not None)
         sha256 = _sha256()
         lib_st = os.stat(lib.path)
         flavor = sha256(f"{lib.version}\0{lib_st.st_size}\0{lib_st.st_mtime_ns}\0{flags}"
@@ -335,7 +332,7 @@ class WasmExecutor(Executor):
             t4 = time.perf_counter()
             if module is None:
                 wasm = raw
-                if shown.endswith(".wat") or raw[:4] != _WASM_MAGIC:
+                if raw[:4] != _WASM_MAGIC:  # the text format (.wat)
                     try:
                         wasm = lib.wat2wasm(raw)
                     except capi.WasmtimeError as e:
@@ -434,7 +431,7 @@ class WasmExecutor(Executor):
             os.close(w)
         else:
             for s in STOP_SIGNALS:
-                _signal.signal(s, _noop)
+                _signal.signal(s, self._on_stop)
             _signal.set_wakeup_fd(w, warn_on_full_buffer=False)
 
         try:
@@ -454,6 +451,8 @@ class WasmExecutor(Executor):
                 err = lib.wasmtime_linker_get_default(self._linker, ctx, b"", 0,
                                                       ctypes.byref(func))
                 if not err:
+                    if self._signalled:  # stopped while setting up (before the deadline)
+                        self._die(self._signalled)
                     err = lib.wasmtime_func_call(ctx, ctypes.byref(func), None, 0, None, 0,
                                                  ctypes.byref(trap))
         self._finish(err, trap.value)
@@ -503,6 +502,12 @@ class WasmExecutor(Executor):
             os._exit(TRAP_STATUS)
         os._exit(0)
 
+    def _on_stop(self, signum, frame):
+        """Python-level handler: runs in the main thread once it is back from Wasmtime (e.g.
+        when the signal interrupted a host call with EINTR), maybe before the watcher ran."""
+        if not self._signalled:
+            self._signalled = signum
+
     def _watch(self, r):
         """Watcher thread: a stop signal interrupts the module at its next epoch check;
         one blocked in a host call (read on stdin, sleep) gets STOP_GRACE seconds."""
@@ -514,13 +519,15 @@ class WasmExecutor(Executor):
             if not b:
                 return
             for sig in b:
-                if sig in STOP_SIGNALS and not self._signalled:
-                    self._signalled = sig
+                if sig in STOP_SIGNALS:
+                    if not self._signalled:
+                        self._signalled = sig
+                    # whoever noted the signal first, the module must stop
                     self._lib.wasmtime_engine_increment_epoch(self._engine_ptr)
                     self._time.sleep(STOP_GRACE)
                     # still here: blocked in a host call. Only the main thread may change a
                     # disposition (to die of the signal itself), so exit with 128+n
-                    os._exit(128 + sig)
+                    os._exit(128 + self._signalled)
 
     @staticmethod
     def _die(sig):

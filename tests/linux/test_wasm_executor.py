@@ -220,8 +220,14 @@ def test_stop_signal_ends_module_blocked_in_host_call(rootfs):
         if p.poll() is None:
             p.kill()
             p.wait()
-    assert rc == 128 + signal.SIGTERM
-    assert 1.5 < elapsed < 4, elapsed
+    if rc == -signal.SIGTERM:
+        # the signal landed on the main thread: read() failed with EINTR, the module
+        # returned to wasm and was stopped there
+        assert elapsed < 1.0, elapsed
+    else:
+        # it landed on another thread: the read goes on, STOP_GRACE ends it
+        assert rc == 128 + signal.SIGTERM
+        assert 1.5 < elapsed < 4, elapsed
 
 
 def test_rlimit_cpu_kills_spinning_module(rootfs):
