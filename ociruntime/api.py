@@ -107,8 +107,9 @@ class Runtime:
             os.chmod(fifo, 0o622)
             ctx = InitContext()
             ctx.spec = spec
-            ctx.chan = process.Channel()
-            ctx.fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+            min_fd = 3 + int(preserve_fds or 0)
+            ctx.chan = process.Channel(min_fd)
+            ctx.fifo_fd = process.above(os.open(fifo, os.O_PATH | os.O_CLOEXEC), min_fd)
             ctx.caps = capabilities.CapPlan(spec.process.capabilities)
             ctx.seccomp_bpf = None
             ctx.seccomp_load = None
@@ -130,10 +131,10 @@ class Runtime:
             ctx.executor = _executor(spec)
             ctx.hooks = spec.hooks
             ctx.exec_path = None
-            ctx.state_for_hooks = None
+            ctx.cid = cid
             if spec.hooks.start_container or spec.hooks.create_container:
                 import subprocess  # noqa: F401 - must be loaded before pivot_root
-            ctx.state_for_hooks = None
+                from .linux import hooks  # noqa: F401
 
             def on_event(what, pid):
                 if what == "pid":
@@ -141,13 +142,11 @@ class Runtime:
                     c.data["pid"] = pid
                     c.data["start_time"] = st[1] if st else 0
                     c.save()
-                    ctx.state_for_hooks = self._hook_state(c, "created")
                 elif what == "hooks":
                     from .linux import hooks
                     s = self._hook_state(c, "creating")
                     hooks.run_all(spec.hooks.prestart, s, "prestart")
                     hooks.run_all(spec.hooks.create_runtime, s, "createRuntime")
-            ctx.chan.state_json = lambda status: self._hook_state(c, status)
             init_pid = process.spawn_init(ctx, mgr, on_event)
             c.data["status"] = "created"
             c.save()

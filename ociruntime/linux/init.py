@@ -16,6 +16,7 @@ import signal
 
 from ..errors import OciError, SetupError
 # Everything used after pivot_root is imported here, before it.
+from .. import jsonfast
 from . import namespaces, rlimits, syscalls as sc, user as _user
 
 
@@ -23,7 +24,7 @@ class InitContext:
     """What the runtime prepared before forking; read-only in the children."""
     __slots__ = ("spec", "chan", "fifo_fd", "caps", "seccomp_bpf", "seccomp_flags", "no_pivot",
                  "preserve_fds", "console_fd", "ns_fds", "rootfs", "executor", "hooks",
-                 "terminal", "exec_path", "state_for_hooks", "seccomp_load")
+                 "terminal", "exec_path", "cid", "seccomp_load")
 
 
 # ------------------------------------------------------------------------------ bridge
@@ -109,7 +110,7 @@ def _init(ctx):
         os.close(rfd)
     if ctx.hooks.create_container:
         from . import hooks
-        hooks.run_all(ctx.hooks.create_container, ctx.chan.state_json("created"),
+        hooks.run_all(ctx.hooks.create_container, hook_state(ctx, "created"),
                       "createContainer")
     ctx.rootfs.prepare(spec, no_pivot=ctx.no_pivot)   # mounts, devices, pivot_root
     # 4. after pivot_root: masked and read-only paths, read-only root, sysctl
@@ -158,7 +159,13 @@ def _init(ctx):
     # a non-native executor (Wasm) resolved its program in prepare()
     exec_path = ctx.exec_path or (resolve_exec(proc, ctx) if ctx.executor is None else None)
 
-    # 9. ready: the runtime writes the pid file and returns; we wait for ``start``
+    # 9. startContainer hooks, in the container, before the user's program (as runc: here,
+    #    before the barrier, so a failing hook fails create with its message)
+    if ctx.hooks.start_container:
+        from . import hooks
+        hooks.run_all(ctx.hooks.start_container, hook_state(ctx, "created"), "startContainer")
+
+    # 10. ready: the runtime writes the pid file and returns; we wait for ``start``
     ctx.chan.send("ready")
     ctx.chan.close()
     fd = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
@@ -166,12 +173,11 @@ def _init(ctx):
     os.close(fd)
     os.close(ctx.fifo_fd)
 
-    # 10. startContainer hooks, in the container, before the user's program
-    if ctx.hooks.start_container:
-        from . import hooks
-        hooks.run_all(ctx.hooks.start_container, ctx.state_for_hooks, "startContainer")
-
-    # 11. user, capabilities, no_new_privs, seccomp — seccomp last
+    # 11. user, capabilities, no_new_privs, seccomp — seccomp last. Without no_new_privs,
+    # loading a filter needs CAP_SYS_ADMIN: then load it first, before the capabilities are
+    # dropped (as runc does; podman's default is noNewPrivileges=false).
+    if ctx.seccomp_bpf is not None and not proc.no_new_privileges:
+        ctx.seccomp_load(ctx.seccomp_bpf)
     ctx.caps.drop_bounding()
     if uid or gid or proc.user.additional_gids or os.getuid() or os.getgid():
         _user.switch(uid, gid, proc.user.additional_gids)
@@ -183,14 +189,24 @@ def _init(ctx):
     ctx.caps.apply()
     if proc.no_new_privileges:
         sc.set_no_new_privs()
-    if ctx.seccomp_bpf is not None:
+    # signals back to defaults (CPython ignores SIGPIPE/SIGXFSZ and they survive exec), before
+    # the filter: after it every syscall the init makes is filtered
+    reset_signals()
+    if ctx.seccomp_bpf is not None and proc.no_new_privileges:
         ctx.seccomp_load(ctx.seccomp_bpf)
 
-    # 12. exec (signals back to defaults: CPython ignores SIGPIPE/SIGXFSZ and they survive exec)
-    reset_signals()
+    # 12. exec
     if ctx.executor is not None:
         ctx.executor.run(spec)
     os.execve(exec_path, proc.args, env_dict(proc.env))
+
+
+def hook_state(ctx, status):
+    spec = ctx.spec
+    pid = ctx.chan.wait_pid()
+    return jsonfast.dumps({"ociVersion": spec.oci_version, "id": ctx.cid, "pid": pid,
+                           "status": status, "bundle": spec.bundle,
+                           "annotations": spec.annotations})
 
 
 def env_dict(env):

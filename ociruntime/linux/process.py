@@ -12,12 +12,23 @@ from ..errors import OciError, SetupError
 from . import syscalls as sc
 
 
-class Channel:
-    __slots__ = ("up_r", "up_w", "down_r", "down_w", "buf", "pid", "state_json")
+def above(fd, min_fd):
+    """Move a runtime fd above the caller's preserved fds (3..min_fd-1) so it can never be
+    passed to the container by --preserve-fds."""
+    if fd >= min_fd:
+        return fd
+    import fcntl
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, min_fd)
+    os.close(fd)
+    return new
 
-    def __init__(self):
-        self.up_r, self.up_w = os.pipe()
-        self.down_r, self.down_w = os.pipe()
+
+class Channel:
+    __slots__ = ("up_r", "up_w", "down_r", "down_w", "buf", "pid")
+
+    def __init__(self, min_fd=3):
+        self.up_r, self.up_w = (above(fd, min_fd) for fd in os.pipe())
+        self.down_r, self.down_w = (above(fd, min_fd) for fd in os.pipe())
         self.buf = b""
         self.pid = 0
 
@@ -44,6 +55,16 @@ class Channel:
                 continue
             if line == "go":
                 return
+
+    def wait_pid(self):
+        """The init's pid in the runtime's pid namespace (the runtime sends it down)."""
+        while not self.pid:
+            line = self._readline(self.down_r)
+            if line is None:
+                os._exit(1)
+            if line.startswith("pid "):
+                self.pid = int(line[4:])
+        return self.pid
 
     def close(self):
         for fd in (self.up_w, self.down_r):
@@ -120,7 +141,10 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
                 chan.go()
             elif msg.startswith("pid "):
                 init_pid = int(msg[4:])
-                os.write(chan.down_w, f"pid {init_pid}\n".encode())
+                try:  # only an init with hooks reads it; one that is already done has closed
+                    os.write(chan.down_w, f"pid {init_pid}\n".encode())
+                except BrokenPipeError:
+                    pass
                 try:
                     os.waitpid(bridge, 0)
                 except ChildProcessError:
