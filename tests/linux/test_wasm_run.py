@@ -112,3 +112,24 @@ def test_foreground_run_forwards_sigterm(ocirun, wasm_bundle, env, tmp_path):
             p.wait()
     assert rc == 128 + 15, p.stderr.read()
     assert time.monotonic() - t < 1.5
+
+
+def test_rlimit_cpu_ends_spinning_module(ocirun, wasm_bundle, env):
+    # pid 1 of a pid namespace ignores SIGXCPU (default action); the hard limit's SIGKILL ends it
+    b = wasm_bundle(["/loop.wat"])
+    b.process["rlimits"] = [{"type": "RLIMIT_CPU", "soft": 1, "hard": 2}]
+    b.write()
+    t = time.monotonic()
+    p = ocirun("run", "--bundle", b.path, "w-cpu", env=env, timeout=30)
+    assert p.returncode in (128 + 24, 128 + 9), p
+    assert p.stdout == "looping\n"
+    assert time.monotonic() - t < 15
+
+
+def test_unprivileged_user(ocirun, wasm_bundle, env):
+    b = wasm_bundle(["/echo.wat"])
+    b.process["user"] = {"uid": 1000, "gid": 1000}
+    b.process["env"] = ["X=1"]
+    b.write()
+    p = ocirun("run", "--bundle", b.path, "w-user", env=env)
+    assert (p.returncode, p.stdout) == (0, "/echo.wat\n--\nX=1\n"), p.stderr
