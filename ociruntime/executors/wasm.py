@@ -160,6 +160,10 @@ class CompileCache:
     0700); files are 0600 and written atomically (temp file + rename). Best effort: any
     problem means "no cache", never a failed start."""
 
+    max_entries = 256        # pruned, least recently used first, after each new entry
+    max_bytes = 2 << 30
+    tmp_max_age = 3600       # s: temp files of crashed writers
+
     def __init__(self, path):
         self.path = path
         self.dfd = -1
@@ -252,10 +256,52 @@ class CompileCache:
         mac, artifact = data[n:n + _MAC_LEN], memoryview(data)[n + _MAC_LEN:]
         if self._mac(name, artifact) != mac:
             return None
+        try:
+            os.utime(name, dir_fd=self.dfd)  # recently used: pruned last
+        except OSError:
+            pass
         return artifact
 
     def put(self, name, artifact):
-        return self._write_private(name, _CACHE_MAGIC + self._mac(name, artifact) + artifact)
+        ok = self._write_private(name, _CACHE_MAGIC + self._mac(name, artifact) + artifact)
+        if ok:
+            self.prune(keep=name)
+        return ok
+
+    def prune(self, keep=None):
+        """Drop least recently used entries beyond max_entries/max_bytes, and old temp
+        files. Best effort."""
+        import time
+        now = time.time()
+        entries = []
+        kept = 0
+        try:
+            with os.scandir(self.dfd) as it:
+                for e in it:
+                    try:
+                        st = e.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if e.name == keep:
+                        kept = st.st_size
+                    elif e.name.endswith(".cwasm"):
+                        entries.append((st.st_mtime_ns, st.st_size, e.name))
+                    elif e.name.startswith(".tmp.") and now - st.st_mtime > self.tmp_max_age:
+                        os.unlink(e.name, dir_fd=self.dfd)
+        except OSError:
+            return
+        entries.sort()
+        count = len(entries) + (keep is not None)
+        total = kept + sum(sz for _, sz, _ in entries)
+        for _, sz, n in entries:
+            if count <= self.max_entries and total <= self.max_bytes:
+                break
+            try:
+                os.unlink(n, dir_fd=self.dfd)
+            except OSError:
+                continue
+            count -= 1
+            total -= sz
 
 
 def _read_all(fd, size_hint=0):

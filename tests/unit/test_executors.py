@@ -230,3 +230,25 @@ def test_capi_finds_installed_library():
     from ociruntime.executors import wasmtime_capi as capi
     path, version = capi.find_library()
     assert os.path.isfile(path) and version.split(".")[0] == str(capi.SUPPORTED_MAJOR)
+
+
+def test_cache_prunes_least_recently_used(tmp_path, monkeypatch):
+    monkeypatch.setattr(wasm.CompileCache, "max_entries", 3)
+    d = tmp_path / "c"
+    c = wasm.CompileCache(str(d))
+    assert c.open()
+    try:
+        for i in range(3):
+            assert c.put(f"e{i}.cwasm", b"x" * 10)
+            os.utime(d / f"e{i}.cwasm", (1000 + i, 1000 + i))
+        assert c.get("e0.cwasm") is not None          # e0 used: now the most recent
+        (d / ".tmp.1.dead").write_bytes(b"")           # a crashed writer's leftover
+        os.utime(d / ".tmp.1.dead", (1, 1))
+        assert c.put("e3.cwasm", b"y" * 10)
+        names = sorted(n for n in os.listdir(d) if n != "key")
+        assert names == ["e0.cwasm", "e2.cwasm", "e3.cwasm"]  # e1 was the oldest unused
+        monkeypatch.setattr(wasm.CompileCache, "max_bytes", 60)
+        assert c.put("e4.cwasm", b"z" * 10)           # 4 entries of 50 bytes > 60
+        assert sorted(n for n in os.listdir(d) if n != "key") == ["e4.cwasm"]
+    finally:
+        c.close()
