@@ -79,11 +79,11 @@ def main():
     sp = f"import sys; sys.path[:0] = [{REPO!r}, {SITE!r}]; "
     t_py = timed(base + ["pass"], a.runs)
     t_pkg = timed(base + [sp + "import wasmtime"], a.runs)
-    t_capi = timed(base + [sp + "from ociruntime.executors import wasmtime_capi as c; c.load()"],
+    t_capi = timed(base + [sp + "from ociruntime.linux import syscalls as s; s.wasmtime_load()"],
                    a.runs)
     print(f"python -I -S -c pass           {t_py * 1000:7.1f} ms")
     print(f"+ import wasmtime (package)    {(t_pkg - t_py) * 1000:7.1f} ms")
-    print(f"+ wasmtime_capi.load()         {(t_capi - t_py) * 1000:7.1f} ms")
+    print(f"+ syscalls.wasmtime_load()     {(t_capi - t_py) * 1000:7.1f} ms")
 
     tmp = tempfile.mkdtemp(prefix="ocirun-bench-")
     try:

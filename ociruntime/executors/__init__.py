@@ -44,9 +44,9 @@ def select(spec):
 def handlers():
     """Executor names this host can run (``wasm`` only if Wasmtime's library is installed);
     for the ``annotations`` of ``ocirun features``. Does not load Wasmtime."""
-    from .wasmtime_capi import find_library
+    from ..linux.syscalls import wasmtime_find_library
     try:
-        find_library()
+        wasmtime_find_library()
     except FileNotFoundError:
         return ["native"]
     return ["native", "wasm"]
@@ -55,9 +55,9 @@ def handlers():
 def feature_annotations():
     """Suggested ``features.annotations`` entries: {"run.oci.ocirun.wasm": "true"|"false",
     "run.oci.ocirun.wasm.engine": "wasmtime X.Y.Z"} (no library load)."""
-    from .wasmtime_capi import find_library
+    from ..linux.syscalls import wasmtime_find_library
     try:
-        _, version = find_library()
+        _, version = wasmtime_find_library()
     except FileNotFoundError:
         return {"run.oci.ocirun.wasm": "false"}
     return {"run.oci.ocirun.wasm": "true", "run.oci.ocirun.wasm.engine": f"wasmtime {version}"}

@@ -339,9 +339,9 @@ class WasmExecutor(Executor):
     def prepare(self, spec, rootfs_fd):
         import time
         t0 = time.perf_counter()
-        from . import wasmtime_capi as capi
+        from ..linux import syscalls as capi
         try:
-            lib = capi.load()
+            lib = capi.wasmtime_load()
         except capi.WasmtimeError as e:
             raise Unsupported(f"wasm: {e}") from None
         t1 = time.perf_counter()
@@ -398,7 +398,7 @@ class WasmExecutor(Executor):
         # imports are resolved now, so a missing one fails `create`, not the started process
         linker = lib.wasmtime_linker_new(engine)
         lib.check(lib.wasmtime_linker_define_wasi(linker), "wasi")
-        pre = capi._P()
+        pre = capi.ctypes.c_void_p()
         try:
             lib.check(lib.wasmtime_linker_instantiate_pre(linker, module, capi.ctypes.byref(pre)),
                       "link")
@@ -485,15 +485,15 @@ class WasmExecutor(Executor):
         except capi.WasmtimeError as e:
             write_err(f"ocirun: wasm: {e}")
             os._exit(FAIL_STATUS)
-        inst = capi.Instance()
-        trap = capi._P()
+        inst = capi.WasmtimeInstance()
+        trap = ctypes.c_void_p()
         err = lib.wasmtime_instance_pre_instantiate(self._pre, ctx, ctypes.byref(inst),
                                                     ctypes.byref(trap))
         if not err and not trap.value:
             err = lib.wasmtime_linker_define_instance(self._linker, ctx, b"", 0,
                                                       ctypes.byref(inst))
             if not err:
-                func = capi.Func()
+                func = capi.WasmtimeFunc()
                 err = lib.wasmtime_linker_get_default(self._linker, ctx, b"", 0,
                                                       ctypes.byref(func))
                 if not err:

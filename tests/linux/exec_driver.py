@@ -46,7 +46,8 @@ def main():
                      "timings": getattr(ex, "timings", None),
                      "threads": len(os.listdir("/proc/self/task")),
                      "wasmtime_imported": "wasmtime" in sys.modules,
-                     "capi_loaded": "ociruntime.executors.wasmtime_capi" in sys.modules}
+                     "capi_loaded": getattr(sys.modules.get("ociruntime.linux.syscalls"),
+                                            "_wasmtime", None) is not None}
             os.write(cfg["report_fd"], (json.dumps(facts) + "\n").encode())
             os.close(cfg["report_fd"])
         import resource

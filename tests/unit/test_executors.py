@@ -214,41 +214,19 @@ def test_cache_dir_env(monkeypatch):
 
 
 def test_capi_refuses_other_major(monkeypatch):
-    from ociruntime.executors import wasmtime_capi as capi
-    monkeypatch.setattr(capi, "_lib", None)
-    monkeypatch.setattr(capi, "find_library", lambda: ("/x/_libwasmtime.so", "49.0.1"))
-    with pytest.raises(capi.WasmtimeError, match=r"wasmtime 49.0.1 at /x/_libwasmtime.so: "
-                                                 r"ocirun binds the wasmtime 50.x C API"):
-        capi.load()
-    monkeypatch.setattr(capi, "find_library", lambda: (_ for _ in ()).throw(
+    from ociruntime.linux import syscalls as sc
+    monkeypatch.setattr(sc, "_wasmtime", None)
+    monkeypatch.setattr(sc, "wasmtime_find_library", lambda: ("/x/_libwasmtime.so", "49.0.1"))
+    with pytest.raises(sc.WasmtimeError, match=r"wasmtime 49.0.1 at /x/_libwasmtime.so: "
+                                               r"ocirun binds the wasmtime 50.x C API"):
+        sc.wasmtime_load()
+    monkeypatch.setattr(sc, "wasmtime_find_library", lambda: (_ for _ in ()).throw(
         FileNotFoundError("wasmtime/linux-x86_64/_libwasmtime.so not found on sys.path")))
-    with pytest.raises(capi.WasmtimeError, match="not found on sys.path"):
-        capi.load()
+    with pytest.raises(sc.WasmtimeError, match="not found on sys.path"):
+        sc.wasmtime_load()
 
 
 def test_capi_finds_installed_library():
-    from ociruntime.executors import wasmtime_capi as capi
-    path, version = capi.find_library()
-    assert os.path.isfile(path) and version.split(".")[0] == str(capi.SUPPORTED_MAJOR)
-
-
-def test_cache_prunes_least_recently_used(tmp_path, monkeypatch):
-    monkeypatch.setattr(wasm.CompileCache, "max_entries", 3)
-    d = tmp_path / "c"
-    c = wasm.CompileCache(str(d))
-    assert c.open()
-    try:
-        for i in range(3):
-            assert c.put(f"e{i}.cwasm", b"x" * 10)
-            os.utime(d / f"e{i}.cwasm", (1000 + i, 1000 + i))
-        assert c.get("e0.cwasm") is not None          # e0 used: now the most recent
-        (d / ".tmp.1.dead").write_bytes(b"")           # a crashed writer's leftover
-        os.utime(d / ".tmp.1.dead", (1, 1))
-        assert c.put("e3.cwasm", b"y" * 10)
-        names = sorted(n for n in os.listdir(d) if n != "key")
-        assert names == ["e0.cwasm", "e2.cwasm", "e3.cwasm"]  # e1 was the oldest unused
-        monkeypatch.setattr(wasm.CompileCache, "max_bytes", 60)
-        assert c.put("e4.cwasm", b"z" * 10)           # 4 entries of 50 bytes > 60
-        assert sorted(n for n in os.listdir(d) if n != "key") == ["e4.cwasm"]
-    finally:
-        c.close()
+    from ociruntime.linux import syscalls as sc
+    path, version = sc.wasmtime_find_library()
+    assert os.path.isfile(path) and version.split(".")[0] == str(sc.WASMTIME_MAJOR)
