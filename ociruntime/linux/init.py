@@ -156,7 +156,8 @@ def _init(ctx):
                          f"{e.strerror.lower()}") from None
     if os.getcwd().startswith("(unreachable)"):
         raise SetupError(f"cwd {proc.cwd!r} is outside the container's root")
-    exec_path = ctx.exec_path or resolve_exec(proc, ctx)
+    # a non-native executor (Wasm) resolved its program in prepare()
+    exec_path = ctx.exec_path or (resolve_exec(proc, ctx) if ctx.executor is None else None)
 
     # 9. startContainer hooks, in the container, before the user's program (as runc: here,
     #    before the barrier, so a failing hook fails create with its message)

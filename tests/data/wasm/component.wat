@@ -1,0 +1,2 @@
+;; An (empty) WebAssembly component: refused, only core command modules run.
+(component)

@@ -1,0 +1,2 @@
+;; Traps at once: `unreachable`.
+(module (func (export "_start") unreachable))
