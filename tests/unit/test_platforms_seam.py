@@ -172,7 +172,7 @@ def test_features_report_what_is_enforced():
 
 def test_platform_modules_do_not_slow_the_hot_path():
     import subprocess
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(platforms.__file__)))
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(platforms.__file__))))
     code = (f"import sys; sys.path.insert(0, {repo!r}); import ociruntime.platforms; "
             "import ociruntime.platforms.darwin; "
             "bad = [m for m in ('json', 're', 'subprocess', 'ctypes', 'jsonschema') "
