@@ -44,8 +44,14 @@ def loads(s):
         obj, end = _scan(s, i)
     except StopIteration as e:
         raise JSONDecodeError("expecting value", e.value) from None
-    except ValueError as e:  # _json raises json.decoder.JSONDecodeError only if json is imported
-        raise JSONDecodeError(str(e), getattr(e, "pos", 0)) from None
+    except (ValueError, SystemError):
+        # error path only: let the stdlib parser (which imports re) produce the message
+        import json
+        try:
+            json.loads(s)
+        except json.JSONDecodeError as e:
+            raise JSONDecodeError(e.msg, e.pos) from None
+        raise JSONDecodeError("invalid JSON", i) from None
     while end < n and s[end] in _WS:
         end += 1
     if end != n:

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -52,8 +53,14 @@ class Runner:
 
     def __call__(self, *args, check=False, input=None, timeout=60, env=None, glob=(), **kw):
         cmd = [self.binary, "--root", self.root, *glob, *map(str, args)]
-        p = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout,
-                           env=env, **kw)
+        # files, not pipes: a detached container keeps its inherited stdio open
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            p = subprocess.run(cmd, input=input, stdout=out, stderr=err, text=True,
+                               timeout=timeout, env=env, **kw)
+            out.seek(0)
+            err.seek(0)
+            p.stdout = out.read().decode(errors="replace")
+            p.stderr = err.read().decode(errors="replace")
         if check and p.returncode != 0:
             raise AssertionError(f"{cmd} -> {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}")
         return p

@@ -206,3 +206,40 @@ def openat2(dirfd, path, flags, mode=0, resolve=RESOLVE_IN_ROOT | RESOLVE_NO_MAG
     how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
     return syscall("openat2", ctypes.c_int(dirfd), _b(path), ctypes.byref(how),
                    ctypes.c_size_t(ctypes.sizeof(how)), what=path)
+
+
+# ---------------------------------------------------------------- credentials
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+_CAP_V3 = 0x20080522
+
+
+def capset(effective, permitted, inheritable):
+    h = _CapHeader(_CAP_V3, 0)
+    d = (_CapData * 2)()
+    for i, shift in ((0, 0), (1, 32)):
+        d[i].effective = (effective >> shift) & 0xFFFFFFFF
+        d[i].permitted = (permitted >> shift) & 0xFFFFFFFF
+        d[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
+    syscall("capset", ctypes.byref(h), d, what="capset")
+
+
+def capget(pid=0):
+    h = _CapHeader(_CAP_V3, pid)
+    d = (_CapData * 2)()
+    syscall("capget", ctypes.byref(h), d, what="capget")
+    return tuple(d[0].__getattribute__(f) | d[1].__getattribute__(f) << 32
+                 for f in ("effective", "permitted", "inheritable"))
+
+
+def setgroups(gids):
+    arr = (ctypes.c_uint32 * max(1, len(gids)))(*gids)
+    _check(libc.setgroups(ctypes.c_size_t(len(gids)), arr), "setgroups")

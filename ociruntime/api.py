@@ -1,0 +1,432 @@
+"""The Python API under the CLI. Same semantics and errors as the ``ocirun`` commands::
+
+    from ociruntime.api import Runtime
+    rt = Runtime(root="/run/ocirun")
+    rt.create("web", "/path/to/bundle")
+    rt.start("web")
+    print(rt.state("web")["status"])
+    rt.kill("web", "TERM"); rt.wait("web"); rt.delete("web")
+"""
+import os
+import signal
+
+from .errors import ConfigError, ContainerNotFound, NoSuchProcess, OciError, StateError
+from .state import DEFAULT_ROOT, Container, boot_id, list_ids, proc_stat, rfc3339nano
+
+
+def parse_signal(s):
+    """'9', 'KILL', 'SIGKILL' → 9 (runc accepts all three)."""
+    if isinstance(s, int):
+        return s
+    s = str(s).strip()
+    if s.isdigit():
+        n = int(s)
+        if 0 < n < signal.NSIG:
+            return n
+    else:
+        name = s.upper()
+        name = name if name.startswith("SIG") else "SIG" + name
+        n = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
+        if n is not None:
+            return int(n)
+        if name.startswith("SIGRTMIN+") and name[9:].isdigit():
+            return signal.SIGRTMIN + int(name[9:])
+    raise OciError(f"unknown signal {s!r}")
+
+
+def _rootfs_module():
+    try:
+        from .linux import rootfs
+    except ImportError:  # TODO(lead): remove with the interim module
+        from .linux import _interim_rootfs as rootfs
+    return rootfs
+
+
+def _cgroup_manager(spec_or_state, cid=None, systemd=False):
+    try:
+        from .linux import cgroups
+    except ImportError:  # TODO(lead): required once the cgroups branch lands
+        return None
+    if isinstance(spec_or_state, dict):
+        return cgroups.Manager.from_state(spec_or_state)
+    return cgroups.manager_for(spec_or_state.linux.cgroups_path, cid, systemd=systemd)
+
+
+class Runtime:
+    def __init__(self, root=DEFAULT_ROOT, systemd_cgroup=False, rootless=None, debug=False):
+        self.root = root
+        self.systemd_cgroup = systemd_cgroup
+        self.debug = debug
+        if systemd_cgroup:
+            from .errors import Unsupported
+            raise Unsupported("systemd cgroup driver is not supported yet (use cgroupfs)")
+
+    # ------------------------------------------------------------------------------ create
+    def create(self, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
+               preserve_fds=0, no_new_keyring=False, _console_fd=None):
+        from .config.model import load_bundle
+        from .linux import capabilities, namespaces, process
+        from .linux.init import InitContext
+        from .state import FIFO, validate_id
+        validate_id(cid)
+        spec = load_bundle(bundle)
+        if spec.process is None:
+            raise ConfigError("process", "is required to create a container")
+        rootfs = _rootfs_module()
+        rootfs.validate(spec)
+        terminal = spec.process.terminal
+        if terminal and console_socket is None and _console_fd is None:
+            raise OciError("cannot allocate tty if ocirun will detach without setting "
+                           "console socket")
+        if not terminal and console_socket is not None:
+            raise OciError("cannot use console socket if ocirun will not detach or allocate "
+                           "tty")
+        c = Container.new(self.root, cid)
+        mgr = None
+        ctx = None
+        init_pid = 0
+        try:
+            c.data = {
+                "ociVersion": spec.oci_version, "id": cid, "pid": 0, "status": "creating",
+                "bundle": spec.bundle, "rootfs": spec.root.path, "created": rfc3339nano(),
+                "owner": "", "annotations": spec.annotations, "boot_id": boot_id(),
+                "hooks": {k: spec.raw.get("hooks", {}).get(k, [])
+                          for k in ("poststart", "poststop") if spec.raw.get("hooks", {}).get(k)},
+                "namespaces": {}, "config": None,
+            }
+            mgr = _cgroup_manager(spec, cid, self.systemd_cgroup)
+            if mgr is not None:
+                c.data["cgroup"] = mgr.to_state()
+            c.save()
+            if mgr is not None:
+                mgr.create()
+                if spec.linux.resources is not None:
+                    mgr.apply(spec.linux.resources)
+            fifo = os.path.join(c.dir, FIFO)
+            os.mkfifo(fifo, 0o622)
+            os.chmod(fifo, 0o622)
+            ctx = InitContext()
+            ctx.spec = spec
+            ctx.chan = process.Channel()
+            ctx.fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+            ctx.caps = capabilities.CapPlan(spec.process.capabilities)
+            ctx.seccomp_bpf = None
+            ctx.seccomp_load = None
+            if spec.linux.seccomp is not None:
+                from .linux import seccomp
+                prepared = seccomp.prepare(spec.linux.seccomp)
+                ctx.seccomp_bpf = prepared
+                ctx.seccomp_load = seccomp.load
+            ctx.no_pivot = no_pivot
+            ctx.preserve_fds = int(preserve_fds or 0)
+            ctx.terminal = terminal
+            ctx.console_fd = -1
+            if terminal:
+                from .linux import terminal as term
+                ctx.console_fd = _console_fd if _console_fd is not None else \
+                    term.connect_console_socket(console_socket)
+            ctx.ns_fds = namespaces.open_paths(spec.linux.namespaces)
+            ctx.rootfs = rootfs
+            ctx.executor = _executor(spec)
+            ctx.hooks = spec.hooks
+            ctx.exec_path = None
+            ctx.cid = cid
+            if spec.hooks.start_container or spec.hooks.create_container:
+                import subprocess  # noqa: F401 - must be loaded before pivot_root
+                from .linux import hooks  # noqa: F401
+
+            def on_event(what, pid):
+                if what == "pid":
+                    st = proc_stat(pid)
+                    c.data["pid"] = pid
+                    c.data["start_time"] = st[1] if st else 0
+                    c.save()
+                elif what == "hooks":
+                    from .linux import hooks
+                    s = self._hook_state(c, "creating")
+                    hooks.run_all(spec.hooks.prestart, s, "prestart")
+                    hooks.run_all(spec.hooks.create_runtime, s, "createRuntime")
+            init_pid = process.spawn_init(ctx, mgr, on_event)
+            c.data["status"] = "created"
+            c.save()
+            if pid_file:
+                _write_pid_file(pid_file, init_pid)
+        except BaseException:
+            if init_pid:
+                process.kill_and_reap(init_pid)
+            elif c.data and c.data.get("pid"):
+                process.kill_and_reap(c.data["pid"])
+            if mgr is not None:
+                try:
+                    mgr.destroy()
+                except OciError:
+                    pass
+            c.remove()
+            raise
+        finally:
+            if ctx is not None:
+                for fd in [ctx.fifo_fd] + [fd for _, fd in (ctx.ns_fds or [])]:
+                    try:
+                        os.close(fd)
+                    except (OSError, TypeError):
+                        pass
+                if ctx.console_fd is not None and ctx.console_fd >= 0 and _console_fd is None:
+                    os.close(ctx.console_fd)
+        c.unlock()
+        return init_pid
+
+    def _hook_state(self, c, status):
+        from . import jsonfast
+        d = c.state_json()
+        d["status"] = status
+        return jsonfast.dumps(d)
+
+    # ------------------------------------------------------------------------------ start
+    def start(self, cid):
+        import select
+        from .state import FIFO
+        c = Container.load(self.root, cid, lock=True)
+        try:
+            st = c.status()
+            if st != "created":
+                if st == "stopped":
+                    raise StateError("cannot start a container that has stopped")
+                if st in ("running", "paused"):
+                    raise StateError("cannot start an already running container")
+                raise StateError(f"cannot start a container in the {st} state")
+            fifo = os.path.join(c.dir, FIFO)
+            fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                p = select.poll()
+                p.register(fd, select.POLLIN)
+                while True:
+                    p.poll(50)
+                    try:
+                        data = os.read(fd, 1)
+                    except BlockingIOError:
+                        data = None
+                    if data:
+                        break
+                    if not c.init_alive():
+                        raise OciError("cannot start container: the container init exited")
+            finally:
+                os.close(fd)
+            os.unlink(fifo)
+            hooks = c.data.get("hooks", {}).get("poststart")
+            if hooks:
+                from .config.model import parse_hooks
+                from .config.reader import Obj
+                from .linux.hooks import run_all
+                h = parse_hooks(Obj({"poststart": hooks}, "hooks"))
+                run_all(h.poststart, self._hook_state(c, "running"), "poststart",
+                        warn_only=True)
+        finally:
+            c.unlock()
+
+    # ------------------------------------------------------------------------------ state
+    def state(self, cid):
+        c = Container.load(self.root, cid)
+        return c.state_json()
+
+    def list(self):
+        out = []
+        for cid in list_ids(self.root):
+            try:
+                out.append(Container.load(self.root, cid).state_json())
+            except ContainerNotFound:
+                pass
+        return out
+
+    # ------------------------------------------------------------------------------ kill
+    def kill(self, cid, sig="TERM", all=False):
+        from .linux import syscalls as sc
+        n = parse_signal(sig)
+        c = Container.load(self.root, cid)
+        st = c.status()
+        if st == "stopped" or (st == "creating" and not c.pid):
+            raise StateError("container not running")
+        mgr = _cgroup_manager(c.data["cgroup"]) if c.data.get("cgroup") else None
+        if all and mgr is not None:
+            mgr.kill_all(n)
+        else:
+            try:
+                pidfd = sc.pidfd_open(c.pid)
+            except OSError:
+                raise NoSuchProcess() from None
+            try:
+                ps = proc_stat(c.pid)
+                if ps is None or ps[1] != c.data.get("start_time", ps[1]):
+                    raise NoSuchProcess()
+                sc.pidfd_send_signal(pidfd, n)
+            except ProcessLookupError:
+                raise NoSuchProcess() from None
+            finally:
+                os.close(pidfd)
+        if st == "paused" and n == signal.SIGKILL and mgr is not None:
+            mgr.thaw()
+            c.data["paused"] = False
+            c.save()
+
+    # ------------------------------------------------------------------------------ delete
+    def delete(self, cid, force=False):
+        from .linux.process import kill_and_reap
+        try:
+            c = Container.load(self.root, cid, lock=True)
+        except ContainerNotFound:
+            if force:
+                return
+            raise
+        try:
+            st = c.status()
+            if st in ("running", "paused") and not force:
+                raise StateError(f"cannot delete container {cid} that is not stopped: "
+                                 f"container {'paused' if st == 'paused' else 'still running'}")
+            d = c.data or {}
+            mgr = _cgroup_manager(d["cgroup"]) if d.get("cgroup") else None
+            if mgr is not None and st != "stopped":
+                try:
+                    mgr.kill_all(signal.SIGKILL)
+                except OciError:
+                    pass
+            if d.get("pid"):
+                kill_and_reap(d["pid"], d.get("start_time"))
+            if mgr is not None:
+                mgr.destroy()
+            hooks = d.get("hooks", {}).get("poststop")
+            if hooks:
+                from .config.model import parse_hooks
+                from .config.reader import Obj
+                from .linux.hooks import run_all
+                h = parse_hooks(Obj({"poststop": hooks}, "hooks"))
+                run_all(h.poststop, self._hook_state(c, "stopped"), "poststop", warn_only=True)
+            c.remove()
+        finally:
+            c.unlock()
+
+    # ------------------------------------------------------------------------------ wait / ps
+    def wait(self, cid, timeout=None):
+        """Block until the container's init exits (pidfd poll; works for non-children)."""
+        import select
+        from .linux import syscalls as sc
+        c = Container.load(self.root, cid)
+        if not c.init_alive():
+            return
+        try:
+            fd = sc.pidfd_open(c.pid)
+        except OSError:
+            return
+        try:
+            p = select.poll()
+            p.register(fd, select.POLLIN)
+            p.poll(None if timeout is None else int(timeout * 1000))
+        finally:
+            os.close(fd)
+
+    def ps(self, cid):
+        c = Container.load(self.root, cid)
+        if c.status() == "stopped":
+            return []
+        d = c.data or {}
+        if d.get("cgroup"):
+            mgr = _cgroup_manager(d["cgroup"])
+            if mgr is not None:
+                return sorted(mgr.pids())
+        # no cgroup manager: processes in the init's pid namespace
+        try:
+            ns = os.readlink(f"/proc/{c.pid}/ns/pid")
+        except OSError:
+            return []
+        out = []
+        for e in os.listdir("/proc"):
+            if e.isdigit():
+                try:
+                    if os.readlink(f"/proc/{e}/ns/pid") == ns:
+                        out.append(int(e))
+                except OSError:
+                    pass
+        return sorted(out)
+
+    # ------------------------------------------------------------------------------ run
+    def run(self, cid, bundle, detach=False, keep=False, no_subreaper=False, pid_file=None,
+            console_socket=None, no_pivot=False, preserve_fds=0, no_new_keyring=False):
+        """create + start; in the foreground wait for the init and return its exit status
+        (128+signal), then delete unless ``keep``."""
+        from .linux import syscalls as sc
+        if not detach and not no_subreaper:
+            sc.set_child_subreaper(True)
+        pid = self.create(cid, bundle, pid_file=pid_file, console_socket=console_socket,
+                          no_pivot=no_pivot, preserve_fds=preserve_fds)
+        if detach:
+            self.start(cid)
+            return 0
+        fwd = _forward_signals(pid)
+        try:
+            self.start(cid)
+            status = _wait_status(pid, reaped_by_us=not no_subreaper)
+        except BaseException:
+            self.delete(cid, force=True)
+            raise
+        finally:
+            for s, h in fwd:
+                signal.signal(s, h)
+        if not keep:
+            self.delete(cid, force=True)
+        return status
+
+
+def _executor(spec):
+    try:
+        from . import executors
+    except ImportError:  # TODO(lead): executors land with the wasm branch
+        return None
+    ex = executors.select(spec)
+    return None if getattr(ex, "name", "native") == "native" else ex
+
+
+def _write_pid_file(path, pid):
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, str(pid).encode())
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+             signal.SIGUSR2, signal.SIGWINCH)
+
+
+def _forward_signals(pid):
+    old = []
+
+    def fwd(sig, _frame):
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
+    for s in FORWARDED:
+        old.append((s, signal.signal(s, fwd)))
+    return old
+
+
+def _wait_status(pid, reaped_by_us=True):
+    if reaped_by_us:
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                return 0
+            code = os.waitstatus_to_exitcode(status)
+            return 128 - code if code < 0 else code
+    import select
+    from .linux import syscalls as sc
+    fd = sc.pidfd_open(pid)
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    p.poll(None)
+    os.close(fd)
+    return 0

@@ -1,0 +1,257 @@
+"""The command table: each command's flags (runc's, flag for flag) and the library call."""
+import os
+import sys
+
+from ..errors import OciError, Unsupported
+from .parser import Command, Flag, UsageError
+
+CREATE_FLAGS = [
+    Flag("bundle|b", default=".", help="path to the root of the bundle directory"),
+    Flag("pid-file", default=None, help="file to write the container init's pid to"),
+    Flag("console-socket", default=None, help="AF_UNIX socket that receives the pty master"),
+    Flag("pidfd-socket", default=None, help="AF_UNIX socket that receives a pidfd of the init"),
+    Flag("no-pivot", "bool", False, help="do not use pivot_root (MS_MOVE + chroot instead)"),
+    Flag("no-new-keyring", "bool", False, help="do not create a new session keyring"),
+    Flag("preserve-fds", "int", 0, help="pass N additional fds (3..3+N-1) to the container"),
+]
+
+
+def _jsonout(obj, indent=True):
+    if indent:
+        import json
+        sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+    else:
+        from .. import jsonfast
+        sys.stdout.write(jsonfast.dumps(obj) + "\n")
+
+
+def _send_pidfd(path, pid):
+    import array
+    import socket
+    from ..linux import syscalls as sc
+    fd = sc.pidfd_open(pid)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        s.sendmsg([b"pidfd"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
+    finally:
+        s.close()
+        os.close(fd)
+
+
+def do_create(ctx, v, pos):
+    pid = ctx.rt.create(pos[0], v["bundle"], pid_file=v["pid_file"],
+                        console_socket=v["console_socket"], no_pivot=v["no_pivot"],
+                        preserve_fds=v["preserve_fds"], no_new_keyring=v["no_new_keyring"])
+    if v["pidfd_socket"]:
+        _send_pidfd(v["pidfd_socket"], pid)
+
+
+def do_start(ctx, v, pos):
+    ctx.rt.start(pos[0])
+
+
+def do_run(ctx, v, pos):
+    return ctx.rt.run(pos[0], v["bundle"], detach=v["detach"], keep=v["keep"],
+                      no_subreaper=v["no_subreaper"], pid_file=v["pid_file"],
+                      console_socket=v["console_socket"], no_pivot=v["no_pivot"],
+                      preserve_fds=v["preserve_fds"], no_new_keyring=v["no_new_keyring"])
+
+
+def do_state(ctx, v, pos):
+    _jsonout(ctx.rt.state(pos[0]))
+
+
+def do_kill(ctx, v, pos):
+    sig = pos[1] if len(pos) > 1 else "TERM"
+    ctx.rt.kill(pos[0], sig, all=v["all"])
+
+
+def do_delete(ctx, v, pos):
+    ctx.rt.delete(pos[0], force=v["force"])
+
+
+def do_list(ctx, v, pos):
+    states = ctx.rt.list()
+    if v["quiet"]:
+        for s in states:
+            sys.stdout.write(s["id"] + "\n")
+        return
+    if v["format"] == "json":
+        _jsonout(states, indent=False)
+        return
+    if v["format"] != "table":
+        raise UsageError(f"invalid format option: {v['format']}")
+    rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+    for s in states:
+        rows.append((s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"],
+                     s.get("owner", "")))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    for r in rows:
+        sys.stdout.write("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n")
+
+
+def do_ps(ctx, v, pos):
+    pids = ctx.rt.ps(pos[0])
+    if v["format"] == "json":
+        _jsonout(pids, indent=False)
+        return
+    if v["format"] != "table":
+        raise UsageError(f"invalid format option: {v['format']}")
+    import subprocess
+    args = pos[1:] or ["-ef"]
+    out = subprocess.run(["ps", *args], capture_output=True, text=True).stdout.splitlines()
+    if not out:
+        return
+    header = out[0].split()
+    try:
+        col = header.index("PID")
+    except ValueError:
+        raise OciError("couldn't find PID field in ps output") from None
+    sys.stdout.write(out[0] + "\n")
+    want = set(pids)
+    for line in out[1:]:
+        f = line.split()
+        if len(f) > col and f[col].isdigit() and int(f[col]) in want:
+            sys.stdout.write(line + "\n")
+
+
+def do_spec(ctx, v, pos):
+    from ..spec import default_spec
+    bundle = v["bundle"] or "."
+    path = os.path.join(bundle, "config.json")
+    if os.path.exists(path):
+        raise OciError("File config.json exists. Remove it first.")
+    spec = default_spec(rootless=v["rootless"], uid=os.getuid(), gid=os.getgid())
+    import json
+    with open(path, "w") as f:
+        json.dump(spec, f, indent="\t")
+        f.write("\n")
+
+
+def do_features(ctx, v, pos):
+    from ..features import features
+    _jsonout(features())
+
+
+def _later(what, issue):
+    def f(ctx, v, pos):
+        raise Unsupported(f"{what} is not implemented yet in this version of ocirun "
+                          f"(tracked in issue {issue})")
+    return f
+
+
+CHECKPOINT_FLAGS = [
+    Flag("image-path", default="", help="path for saving criu image files"),
+    Flag("work-path", default="", help="path for saving work files and logs"),
+    Flag("parent-path", default="", help="path for previous criu image files (pre-dump)"),
+    Flag("leave-running", "bool", False, help="leave the process running after checkpoint"),
+    Flag("tcp-established", "bool", False, help="allow open tcp connections"),
+    Flag("ext-unix-sk", "bool", False, help="allow external unix sockets"),
+    Flag("shell-job", "bool", False, help="allow shell jobs"),
+    Flag("lazy-pages", "bool", False, help="use lazy migration mechanism"),
+    Flag("status-fd", "int", -1, help="criu writes \\0 to this FD once lazy-pages is ready"),
+    Flag("page-server", default="", help="ADDRESS:PORT of the page server"),
+    Flag("file-locks", "bool", False, help="handle file locks"),
+    Flag("pre-dump", "bool", False, help="dump container's memory information only"),
+    Flag("manage-cgroups-mode", default="", help="cgroups mode: soft|full|strict|ignore"),
+    Flag("empty-ns", many=True, help="create a namespace, but don't restore its properties"),
+    Flag("auto-dedup", "bool", False, help="enable auto deduplication of memory images"),
+]
+RESTORE_FLAGS = [
+    Flag("image-path", default="", help="path to criu image files for restoring"),
+    Flag("work-path", default="", help="path for saving work files and logs"),
+    Flag("tcp-established", "bool", False, help="allow open tcp connections"),
+    Flag("ext-unix-sk", "bool", False, help="allow external unix sockets"),
+    Flag("shell-job", "bool", False, help="allow shell jobs"),
+    Flag("file-locks", "bool", False, help="handle file locks"),
+    Flag("manage-cgroups-mode", default="", help="cgroups mode: soft|full|strict|ignore"),
+    Flag("bundle|b", default=".", help="path to the root of the bundle directory"),
+    Flag("detach|d", "bool", False, help="detach from the container's process"),
+    Flag("pid-file", default=None, help="file to write the process id to"),
+    Flag("no-subreaper", "bool", False, help="disable the use of the subreaper"),
+    Flag("no-pivot", "bool", False, help="do not use pivot_root"),
+    Flag("console-socket", default=None, help="AF_UNIX socket that receives the pty master"),
+    Flag("empty-ns", many=True, help="create a namespace, but don't restore its properties"),
+    Flag("auto-dedup", "bool", False, help="enable auto deduplication of memory images"),
+    Flag("lazy-pages", "bool", False, help="use lazy migration mechanism"),
+    Flag("lsm-profile", default="", help="LSM profile to be used during restore"),
+    Flag("lsm-mount-context", default="", help="LSM mount context to be used during restore"),
+]
+EXEC_FLAGS = [
+    Flag("process|p", default=None, help="path to the process.json ('-' for stdin)"),
+    Flag("tty|t", "bool", False, help="allocate a pseudo-TTY"),
+    Flag("console-socket", default=None, help="AF_UNIX socket that receives the pty master"),
+    Flag("pidfd-socket", default=None, help="AF_UNIX socket that receives a pidfd"),
+    Flag("detach|d", "bool", False, help="detach from the container's process"),
+    Flag("pid-file", default=None, help="file to write the process id to"),
+    Flag("preserve-fds", "int", 0, help="pass N additional fds to the process"),
+    Flag("cwd", default=None, help="current working directory in the container"),
+    Flag("env|e", many=True, help="set environment variables"),
+    Flag("user|u", default=None, help="UID (format: <uid>[:<gid>])"),
+    Flag("additional-gids|g", many=True, help="additional gids"),
+    Flag("cap|c", many=True, help="add a capability to the bounding set"),
+    Flag("no-new-privs", "bool", False, help="set the no new privileges value"),
+    Flag("apparmor", default=None, help="set the apparmor profile"),
+    Flag("process-label", default=None, help="set the selinux label"),
+    Flag("cgroup", many=True, help="run in a sub-cgroup ([controller:]path)"),
+    Flag("ignore-paused", "bool", False, help="allow exec in a paused container"),
+]
+UPDATE_FLAGS = [
+    Flag("resources|r", default=None, help="path to a LinuxResources JSON file ('-' = stdin)"),
+    Flag("memory", default=None, help="memory limit (bytes)"),
+    Flag("memory-reservation", default=None, help="memory reservation"),
+    Flag("memory-swap", default=None, help="memory+swap limit"),
+    Flag("cpu-shares", default=None, help="CPU shares"),
+    Flag("cpu-quota", default=None, help="CFS quota"),
+    Flag("cpu-period", default=None, help="CFS period"),
+    Flag("cpu-rt-runtime", default=None, help="RT runtime"),
+    Flag("cpu-rt-period", default=None, help="RT period"),
+    Flag("cpuset-cpus", default=None, help="CPUs to use"),
+    Flag("cpuset-mems", default=None, help="memory nodes to use"),
+    Flag("pids-limit", default=None, help="maximum number of pids"),
+    Flag("blkio-weight", default=None, help="blkio weight"),
+    Flag("l3-cache-schema", default=None, help="intel RDT L3 schema"),
+    Flag("mem-bw-schema", default=None, help="intel RDT memory bandwidth schema"),
+]
+
+COMMANDS = {c.name: c for c in [
+    Command("create", do_create, CREATE_FLAGS, "<container-id>",
+            "create a container (stopped at the exec fifo until start)", 1, 1),
+    Command("start", do_start, [], "<container-id>", "start a created container", 1, 1),
+    Command("run", do_run, CREATE_FLAGS + [
+        Flag("detach|d", "bool", False, help="detach from the container's process"),
+        Flag("keep", "bool", False, help="do not delete the container after it exits"),
+        Flag("no-subreaper", "bool", False, help="disable the use of the subreaper"),
+    ], "<container-id>", "create and start a container", 1, 1),
+    Command("state", do_state, [], "<container-id>", "output the state of a container", 1, 1),
+    Command("kill", do_kill, [Flag("all|a", "bool", False, help="signal all processes")],
+            "<container-id> [signal]", "send a signal to the container's init (default TERM)",
+            1, 2),
+    Command("delete", do_delete, [Flag("force|f", "bool", False,
+                                       help="kill and delete a running container")],
+            "<container-id>", "delete a container and its resources", 1, 1),
+    Command("list", do_list, [Flag("format|f", default="table", help="table or json"),
+                              Flag("quiet|q", "bool", False, help="display only ids")],
+            "", "list containers", 0, 0),
+    Command("ps", do_ps, [Flag("format|f", default="table", help="table or json")],
+            "<container-id> [ps options]", "list the processes of a container", 1, -1),
+    Command("exec", _later("exec", 3), EXEC_FLAGS, "<container-id> [command...]",
+            "execute a new process inside a container", 1, -1),
+    Command("pause", _later("pause", 3), [], "<container-id>", "freeze all processes", 1, 1),
+    Command("resume", _later("resume", 3), [], "<container-id>", "thaw all processes", 1, 1),
+    Command("update", _later("update", 4), UPDATE_FLAGS, "<container-id>",
+            "update a container's resource limits", 1, 1),
+    Command("events", _later("events", 4), [
+        Flag("interval", default="5s", help="stats interval"),
+        Flag("stats", "bool", False, help="display the stats once and exit")],
+        "<container-id>", "container events and stats", 1, 1),
+    Command("checkpoint", _later("checkpoint", 5), CHECKPOINT_FLAGS, "<container-id>",
+            "checkpoint a running container (CRIU)", 1, 1),
+    Command("restore", _later("restore", 5), RESTORE_FLAGS, "<container-id>",
+            "restore a container from a checkpoint (CRIU)", 1, 1),
+    Command("spec", do_spec, [Flag("bundle|b", default=None, help="bundle directory"),
+                              Flag("rootless", "bool", False, help="spec for rootless")],
+            "", "create a new specification file (config.json)", 0, 0),
+    Command("features", do_features, [], "", "show the enabled features", 0, 0),
+]}

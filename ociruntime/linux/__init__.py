@@ -1,0 +1,1 @@
+"""Linux realization of a bundle: namespaces, mounts, cgroups, seccomp, credentials."""

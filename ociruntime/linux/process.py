@@ -1,0 +1,168 @@
+"""The create protocol, runtime side: prepare everything, fork the bridge, answer its messages
+(place it in the cgroup, write id maps, run createRuntime hooks), record the init's pid, and
+return once the init is blocked on the exec fifo.
+
+Messages are single lines over two pipes: up (children → runtime) and down (runtime →
+children): ``go``, ``userns``, ``hooks``, ``pid N``, ``ready``, ``error MSG``."""
+import os
+import signal
+import time
+
+from ..errors import OciError, SetupError
+from . import syscalls as sc
+
+
+class Channel:
+    __slots__ = ("up_r", "up_w", "down_r", "down_w", "buf", "pid")
+
+    def __init__(self):
+        self.up_r, self.up_w = os.pipe()
+        self.down_r, self.down_w = os.pipe()
+        self.buf = b""
+        self.pid = 0
+
+    # child side
+    def send(self, msg):
+        os.write(self.up_w, msg.encode() + b"\n")
+
+    def error(self, e):
+        if isinstance(e, OciError):
+            msg = str(e)
+        elif isinstance(e, OSError):
+            msg = f"{e.filename}: {e.strerror}" if e.filename else str(e.strerror or e)
+        else:
+            msg = f"{type(e).__name__}: {e}"
+        self.send("error " + msg.replace("\n", " "))
+
+    def expect_go(self):
+        while True:
+            line = self._readline(self.down_r)
+            if line is None:
+                os._exit(1)  # the runtime died
+            if line.startswith("pid "):
+                self.pid = int(line[4:])
+                continue
+            if line == "go":
+                return
+
+    def wait_pid(self):
+        """The init's pid in the runtime's pid namespace (the runtime sends it down)."""
+        while not self.pid:
+            line = self._readline(self.down_r)
+            if line is None:
+                os._exit(1)
+            if line.startswith("pid "):
+                self.pid = int(line[4:])
+        return self.pid
+
+    def close(self):
+        for fd in (self.up_w, self.down_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    # runtime side
+    def go(self):
+        os.write(self.down_w, b"go\n")
+
+    def recv(self):
+        return self._readline(self.up_r)
+
+    def parent_close_child_ends(self):
+        os.close(self.up_w)
+        os.close(self.down_r)
+
+    def _readline(self, fd):
+        while b"\n" not in self.buf:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line.decode()
+
+
+def kill_and_reap(pid, start_time=None):
+    """SIGKILL a process that is not our child and wait until it is gone (bounded)."""
+    from ..state import proc_stat
+    st = proc_stat(pid)
+    if st is None or (start_time is not None and st[1] != start_time):
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    for _ in range(400):
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        st = proc_stat(pid)
+        if st is None or st[0] in ("Z", "X"):
+            return
+        time.sleep(0.005)
+
+
+def spawn_init(ctx, cgroup=None, on_hooks=None):
+    """Fork the bridge and drive the protocol. Returns the init's pid (host pid namespace) once
+    it is ready; raises SetupError with the init's message on failure (after killing it)."""
+    from .init import bridge_main
+    chan = ctx.chan
+    bridge = os.fork()
+    if bridge == 0:
+        os.close(chan.up_r)
+        os.close(chan.down_w)
+        bridge_main(ctx)  # never returns
+    chan.parent_close_child_ends()
+    init_pid = 0
+    try:
+        if cgroup is not None:
+            cgroup.add(bridge)
+        chan.go()
+        while True:
+            msg = chan.recv()
+            if msg is None:
+                raise SetupError("container init exited before it was ready")
+            if msg == "userns":
+                from .namespaces import write_id_maps
+                write_id_maps(bridge, ctx.spec.linux.uid_mappings, ctx.spec.linux.gid_mappings)
+                chan.go()
+            elif msg.startswith("pid "):
+                init_pid = int(msg[4:])
+                os.write(chan.down_w, f"pid {init_pid}\n".encode())
+                try:
+                    os.waitpid(bridge, 0)
+                except ChildProcessError:
+                    pass
+                bridge = 0
+                if ctx.spec.process.oom_score_adj is not None:
+                    with open(f"/proc/{init_pid}/oom_score_adj", "w") as f:
+                        f.write(str(ctx.spec.process.oom_score_adj))
+                if on_hooks is not None:
+                    on_hooks("pid", init_pid)
+            elif msg == "hooks":
+                on_hooks("hooks", init_pid)
+                chan.go()
+            elif msg == "ready":
+                return init_pid
+            elif msg.startswith("error "):
+                raise SetupError(msg[6:])
+            else:
+                raise SetupError(f"unexpected message from init: {msg!r}")
+    except BaseException:
+        if bridge:
+            try:
+                os.kill(bridge, signal.SIGKILL)
+                os.waitpid(bridge, 0)
+            except OSError:
+                pass
+        if init_pid:
+            kill_and_reap(init_pid)
+        raise
+    finally:
+        for fd in (chan.up_r, chan.down_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
