@@ -8,6 +8,7 @@ bb=/bin/busybox
 file -L "$bb" 2>/dev/null | grep -q 'statically linked' || ldd "$bb" 2>&1 | grep -q 'not a dynamic' \
   || { echo "mkrootfs: $bb is not static" >&2; exit 1; }
 tmp=$(mktemp -d "${dir%/}.tmp.XXXXXX")
+chmod 755 "$tmp"   # mktemp makes 0700: non-root container users must traverse /
 mkdir -p "$tmp"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,root,home,var,run,mnt}
 cp "$bb" "$tmp/bin/busybox"
 for app in $("$bb" --list-full); do

@@ -107,8 +107,9 @@ class Runtime:
             os.chmod(fifo, 0o622)
             ctx = InitContext()
             ctx.spec = spec
-            ctx.chan = process.Channel()
-            ctx.fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+            min_fd = 3 + int(preserve_fds or 0)
+            ctx.chan = process.Channel(min_fd)
+            ctx.fifo_fd = process.above(os.open(fifo, os.O_PATH | os.O_CLOEXEC), min_fd)
             ctx.caps = capabilities.CapPlan(spec.process.capabilities)
             ctx.seccomp_bpf = None
             ctx.seccomp_load = None
