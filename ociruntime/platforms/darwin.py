@@ -192,7 +192,7 @@ def plan(config: dict, bundle: str, state_dir: str, *, euid=None, realpath=os.pa
                "resources.pids.limit", "resources.devices"}
     lin = o.obj("linux")
     if lin is not None and lin.obj("resources") is not None:
-        for i, d in enumerate(lin.obj("resources").objs("devices")):
+        for d in lin.obj("resources").objs("devices"):
             if d.bool("allow"):
                 dropped.append(f"{d.path}: device access is not granted on {NAME}")
     drop_linux(o, NAME, handled, dropped)

@@ -17,7 +17,7 @@ import os
 
 from .base import CREATED, RUNNING, STOPPED, Plan, Platform, Status
 from .common import (drop_hooks_and_names, drop_linux, drop_namespaces, drop_process_extras,
-                     parse_rlimits, present, require_process, resource_limit)
+                     parse_rlimits, require_process, resource_limit)
 from . import _win32 as W
 from ..config.reader import Obj
 from ..errors import ConfigError, StateError
