@@ -98,8 +98,9 @@ def main(argv=None):
     try:
         run(state_dir)
     except Exception as e:  # reported to create through monitor.ready
+        msg = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         if not os.path.exists(os.path.join(state_dir, READY_FILE)):
-            _write(state_dir, READY_FILE, {"error": str(e) or type(e).__name__})
+            _write(state_dir, READY_FILE, {"error": msg or type(e).__name__})
         return 1
     return 0
 
