@@ -91,3 +91,17 @@ def validate(doc) -> list:
         for path, msg in _messages(err):
             out.add((path, msg))
     return [f"{p}: {m}" if p else m for p, m in sorted(out)]
+
+
+def validate_bundle(bundle) -> list:
+    """``validate`` on ``bundle/config.json``; unreadable or non-JSON files are one message."""
+    from .. import jsonfast
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            doc = jsonfast.loads(f.read())
+    except OSError as e:
+        return [f"cannot read {path}: {e.strerror}"]
+    except ValueError as e:
+        return [f"{path}: invalid JSON: {e}"]
+    return validate(doc)

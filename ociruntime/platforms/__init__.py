@@ -51,8 +51,8 @@ def read_config(bundle: str) -> dict:
 
 def create(cid: str, bundle: str, state_dir: str, best_effort: bool = False, warn=None,
            platform: Platform | None = None, stdio=None) -> int:
-    """Create container ``cid`` from ``bundle`` with its files in ``state_dir`` (which must
-    exist) on ``platform`` (default: ``current()``); returns the pid."""
+    """Create container ``cid`` from ``bundle`` with its files in ``state_dir``
+    (``<root>/<id>``) on ``platform`` (default: ``current()``); returns the pid."""
     import os
     p = platform or current()
     bundle = os.path.abspath(bundle)

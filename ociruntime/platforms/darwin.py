@@ -286,6 +286,10 @@ class DarwinPlatform(PosixPlatform):
         return plan(config, bundle, state_dir)
 
     def exec_argv(self, spec):
+        if not os.path.exists(SANDBOX_EXEC):
+            from ..errors import Unsupported
+            raise Unsupported(f"{SANDBOX_EXEC} not found: cannot confine a container on this "
+                              "macOS")
         # sandbox-exec execs its arguments as they are: argv[0] becomes the resolved path
         return SANDBOX_EXEC, [SANDBOX_EXEC, "-p", spec.profile, spec.path, *spec.argv[1:]]
 

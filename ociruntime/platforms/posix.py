@@ -103,6 +103,7 @@ class PosixPlatform(Platform):
     def create(self, cid, plan, state_dir, stdio=None):
         spec = plan.data
         path, argv = self.exec_argv(spec)
+        os.makedirs(state_dir, 0o711, exist_ok=True)
         for d in spec.dirs:
             os.makedirs(d, 0o755, exist_ok=True)
             if spec.uid is not None and os.geteuid() == 0:

@@ -287,6 +287,7 @@ class WindowsPlatform(Platform):
         import sys
         import time
         from ..errors import SetupError
+        os.makedirs(state_dir, exist_ok=True)
         job, event = object_names(state_dir)
         doc = dict(plan.data, id=cid, job=job, event=event, stdio=list(stdio or ()))
         self._write(state_dir, "monitor.json", doc)

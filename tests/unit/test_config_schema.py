@@ -306,3 +306,13 @@ def test_schema_is_not_imported_on_the_hot_path():
     out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
                          text=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_validate_bundle(tmp_path):
+    from ociruntime.config.schema import validate_bundle
+    assert validate_bundle(os.path.join(REPO, "bundles", "hello")) == []
+    assert validate_bundle(str(tmp_path))[0].startswith("cannot read ")
+    (tmp_path / "config.json").write_text('{"ociVersion": "1.3.0", "process": {"cwd": 1}}')
+    assert validate_bundle(str(tmp_path)) == ["process.cwd: must be a string"]
+    (tmp_path / "config.json").write_text("{")
+    assert "invalid JSON" in validate_bundle(str(tmp_path))[0]

@@ -272,9 +272,20 @@ def test_resolve_in_root_never_leaves_the_rootfs(rootfs):
         resolve_in_root(r, "/loop")
 
 
-def test_exec_argv_wraps_with_sandbox_exec(rootfs):
+def test_exec_argv_wraps_with_sandbox_exec(rootfs, monkeypatch):
     s = _plan(mac_config(), rootfs, euid=0).data
+    real_exists = os.path.exists
+    monkeypatch.setattr(os.path, "exists", lambda p: p == darwin.SANDBOX_EXEC or real_exists(p))
     path, argv = darwin.DarwinPlatform().exec_argv(s)
     assert path == "/usr/bin/sandbox-exec"
     assert argv == ["/usr/bin/sandbox-exec", "-p", s.profile, s.path, "-x"]
     assert os.path.isabs(argv[3])
+
+
+def test_no_sandbox_exec_no_container(rootfs, monkeypatch):
+    from ociruntime.errors import Unsupported
+    s = _plan(mac_config(), rootfs, euid=0).data
+    real_exists = os.path.exists
+    monkeypatch.setattr(os.path, "exists", lambda p: p != darwin.SANDBOX_EXEC and real_exists(p))
+    with pytest.raises(Unsupported, match="sandbox-exec not found"):
+        darwin.DarwinPlatform().exec_argv(s)
