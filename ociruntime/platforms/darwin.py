@@ -173,7 +173,8 @@ def _resolve_entry(rootfs, arg0, path_env, isfile, readlink):
 def plan(config: dict, bundle: str, state_dir: str, *, euid=None, realpath=os.path.realpath,
          isfile=os.path.isfile, isdir=os.path.isdir, readlink=os.readlink) -> Plan:
     """config.json → (ProcSpec with the SBPL profile, dropped items). Reads the filesystem
-    (through ``realpath``/``isfile``/``isdir``/``readlink``, injectable for tests) but changes nothing."""
+    (through ``realpath``/``isfile``/``isdir``/``readlink``, injectable for tests) but
+    changes nothing."""
     euid = os.geteuid() if euid is None else euid
     o = Obj(config)
     dropped = []
@@ -236,7 +237,8 @@ def plan(config: dict, bundle: str, state_dir: str, *, euid=None, realpath=os.pa
     for i, kv in enumerate(env):
         if kv.startswith("PATH="):
             path_env = kv[5:]
-            env[i] = "PATH=" + ":".join(in_root(rootfs, d) for d in path_env.split(":") if d)
+            env[i] = "PATH=" + ":".join(resolve_in_root(rootfs, d, readlink)
+                                        for d in path_env.split(":") if d)
     args = proc.strs("args", required=True)
     entry = _resolve_entry(rootfs, args[0], path_env, isfile, readlink)
     cwd = proc.str("cwd", required=True)

@@ -289,3 +289,12 @@ def test_no_sandbox_exec_no_container(rootfs, monkeypatch):
     monkeypatch.setattr(os.path, "exists", lambda p: p != darwin.SANDBOX_EXEC and real_exists(p))
     with pytest.raises(Unsupported, match="sandbox-exec not found"):
         darwin.DarwinPlatform().exec_argv(s)
+
+
+def test_path_entries_resolve_inside_the_rootfs(rootfs):
+    (rootfs / "usr" / "bin").mkdir(parents=True)
+    (rootfs / "sbin").symlink_to("/usr/bin")  # absolute: the host's /usr/bin if followed there
+    cfg = mac_config()
+    cfg["process"]["env"] = ["PATH=/sbin:/bin"]
+    env = _plan(cfg, rootfs, euid=0).data.env
+    assert env[0] == f"PATH={rootfs}/usr/bin:{rootfs}/bin"
