@@ -104,21 +104,31 @@ class PosixPlatform(Platform):
         spec = plan.data
         path, argv = self.exec_argv(spec)
         os.makedirs(state_dir, 0o711, exist_ok=True)
+        fifo = os.path.join(state_dir, FIFO)
+        try:
+            pid = self._spawn(spec, path, argv, fifo, stdio)
+        except BaseException:
+            _remove(fifo, spec.dirs)
+            raise
+        ident = proc_identity(pid)
+        self._save(state_dir, {"platform": self.name, "id": cid, "pid": pid,
+                               "start": ident[0] if ident else "", "started": False,
+                               "dirs": spec.dirs})
+        return pid
+
+    def _spawn(self, spec, path, argv, fifo, stdio):
+        import resource
         for d in spec.dirs:
             os.makedirs(d, 0o755, exist_ok=True)
             if spec.uid is not None and os.geteuid() == 0:
                 os.chown(d, spec.uid, spec.gid if spec.gid is not None else -1)
-        fifo = os.path.join(state_dir, FIFO)
         os.mkfifo(fifo, 0o600)
         env = {}
         for kv in spec.env:
             k, _, v = kv.partition("=")
             env[k] = v
-        limits = []
-        import resource
-        for name, soft, hard in spec.rlimits:
-            limits.append((name, getattr(resource, name), _rlimit_value(soft),
-                           _rlimit_value(hard)))
+        limits = [(name, getattr(resource, name), _rlimit_value(soft), _rlimit_value(hard))
+                  for name, soft, hard in spec.rlimits]
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:  # child: nothing here may return into the caller's code
@@ -137,12 +147,7 @@ class PosixPlatform(Platform):
         os.close(r)
         if msg != b"ok":
             os.waitpid(pid, 0)
-            os.unlink(fifo)
             raise SetupError(msg.decode(errors="replace") or "container process died")
-        ident = proc_identity(pid)
-        self._save(state_dir, {"platform": self.name, "id": cid, "pid": pid,
-                               "start": ident[0] if ident else "", "started": False,
-                               "dirs": spec.dirs})
         return pid
 
     def _alive(self, st):
@@ -210,7 +215,6 @@ class PosixPlatform(Platform):
             delay = min(delay * 2, 0.05)
 
     def delete(self, state_dir, force=False):
-        import shutil
         st = self._load(state_dir)
         if self._alive(st):
             if st["started"] and not force:
@@ -220,17 +224,26 @@ class PosixPlatform(Platform):
             except ProcessLookupError:
                 pass
             self.wait(state_dir, timeout=10)
-        for d in st.get("dirs", ()):
-            shutil.rmtree(d, ignore_errors=True)
-            try:
-                os.rmdir(os.path.dirname(d))
-            except OSError:
-                pass
-        for f in (FIFO, STATE_FILE):
-            try:
-                os.unlink(os.path.join(state_dir, f))
-            except FileNotFoundError:
-                pass
+        _remove(os.path.join(state_dir, FIFO), st.get("dirs", ()))
+        try:
+            os.unlink(os.path.join(state_dir, STATE_FILE))
+        except FileNotFoundError:
+            pass
+
+
+def _remove(fifo, dirs):
+    """The per-container files: the start fifo and the tmpfs stand-in directories."""
+    import shutil
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+        try:
+            os.rmdir(os.path.dirname(d))
+        except OSError:
+            pass
+    try:
+        os.unlink(fifo)
+    except FileNotFoundError:
+        pass
 
 
 def _child(spec, path, argv, env, limits, fifo, stdio, w):
