@@ -68,7 +68,8 @@ def run(state_dir):
     cmdline = ctypes.create_unicode_buffer(doc["cmdline"])  # CreateProcessW may write to it
     W.check(k.CreateProcessW(doc["app"], cmdline, None, None, True,
                              W.CREATE_SUSPENDED | W.CREATE_UNICODE_ENVIRONMENT |
-                             W.CREATE_NEW_PROCESS_GROUP, env, doc["cwd"], ctypes.byref(si),
+                             W.CREATE_NEW_PROCESS_GROUP | W.CREATE_NO_WINDOW, env, doc["cwd"],
+                             ctypes.byref(si),
                              ctypes.byref(pi)), f"CreateProcessW {doc['app']}")
     for f in keep:
         f.close()

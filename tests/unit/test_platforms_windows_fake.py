@@ -142,7 +142,8 @@ def test_monitor_creates_suspended_assigns_then_resumes(tmp_path, fake):
     assert i_create < i_assign < i_wait < i_resume
     create = fake.calls[i_create]
     assert create[1:4] == (doc["app"], doc["cmdline"], W.CREATE_SUSPENDED |
-                           W.CREATE_UNICODE_ENVIRONMENT | W.CREATE_NEW_PROCESS_GROUP)
+                           W.CREATE_UNICODE_ENVIRONMENT | W.CREATE_NEW_PROCESS_GROUP |
+                           W.CREATE_NO_WINDOW)
     assert create[4] == "C:\\work"
     assert fake.calls[i_assign][1:] == (100, 300)
     assert fake.calls[i_resume][1:] == (301,)
