@@ -96,7 +96,11 @@ def main(argv=None):
         return 1
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError as e:
+        if g and g.get("debug"):
+            import traceback
+            traceback.print_exc()
+        log_line(g or {}, "error", f"broken pipe: {e.filename or 'output'}")
         return 1
     except Exception as e:  # a bug: one line for users, traceback with --debug
         if g and g.get("debug"):

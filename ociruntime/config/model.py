@@ -266,12 +266,8 @@ def parse_linux(o, spec_root):
     so = o.obj("seccomp")
     lx.seccomp = None
     if so is not None:
-        try:
-            from ..linux import seccomp
-        except ImportError:  # TODO(lead): remove when the seccomp branch lands
-            lx.seccomp = so
-        else:
-            lx.seccomp = seccomp.parse(so)
+        from ..linux import seccomp
+        lx.seccomp = seccomp.parse(so)
     lx.mount_label = o.str("mountLabel")
     pers = o.obj("personality")
     lx.personality = None

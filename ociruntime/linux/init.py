@@ -172,7 +172,11 @@ def _init(ctx):
     os.close(fd)
     os.close(ctx.fifo_fd)
 
-    # 11. user, capabilities, no_new_privs, seccomp — seccomp last
+    # 11. user, capabilities, no_new_privs, seccomp — seccomp last. Without no_new_privs,
+    # loading a filter needs CAP_SYS_ADMIN: then load it first, before the capabilities are
+    # dropped (as runc does; podman's default is noNewPrivileges=false).
+    if ctx.seccomp_bpf is not None and not proc.no_new_privileges:
+        ctx.seccomp_load(ctx.seccomp_bpf)
     ctx.caps.drop_bounding()
     if uid or gid or proc.user.additional_gids or os.getuid() or os.getgid():
         _user.switch(uid, gid, proc.user.additional_gids)
@@ -184,11 +188,13 @@ def _init(ctx):
     ctx.caps.apply()
     if proc.no_new_privileges:
         sc.set_no_new_privs()
-    if ctx.seccomp_bpf is not None:
+    # signals back to defaults (CPython ignores SIGPIPE/SIGXFSZ and they survive exec), before
+    # the filter: after it every syscall the init makes is filtered
+    reset_signals()
+    if ctx.seccomp_bpf is not None and proc.no_new_privileges:
         ctx.seccomp_load(ctx.seccomp_bpf)
 
-    # 12. exec (signals back to defaults: CPython ignores SIGPIPE/SIGXFSZ and they survive exec)
-    reset_signals()
+    # 12. exec
     if ctx.executor is not None:
         ctx.executor.run(spec)
     os.execve(exec_path, proc.args, env_dict(proc.env))

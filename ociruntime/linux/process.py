@@ -141,7 +141,10 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
                 chan.go()
             elif msg.startswith("pid "):
                 init_pid = int(msg[4:])
-                os.write(chan.down_w, f"pid {init_pid}\n".encode())
+                try:  # only an init with hooks reads it; one that is already done has closed
+                    os.write(chan.down_w, f"pid {init_pid}\n".encode())
+                except BrokenPipeError:
+                    pass
                 try:
                     os.waitpid(bridge, 0)
                 except ChildProcessError:
