@@ -8,6 +8,8 @@ import pytest
 from ociruntime import platforms
 from ociruntime.platforms.base import CREATED, RUNNING, STOPPED
 
+pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/ns"), reason="needs Linux")
+
 
 def test_linux_lifecycle_through_the_seam(ocirun, make_bundle, tmp_path):
     b = make_bundle(args=["sh", "-c", "echo hello from $(hostname)"])
@@ -51,6 +53,3 @@ def test_linux_plan_drops_nothing(make_bundle):
     b = make_bundle()
     plan = platforms.current().prepare(b.config, b.path, "/nonexistent/x")
     assert plan.dropped == [] and plan.data == b.path
-
-
-pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/ns"), reason="needs Linux")
