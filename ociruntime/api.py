@@ -35,18 +35,12 @@ def parse_signal(s):
 
 
 def _rootfs_module():
-    try:
-        from .linux import rootfs
-    except ImportError:  # TODO(lead): remove with the interim module
-        from .linux import _interim_rootfs as rootfs
+    from .linux import rootfs
     return rootfs
 
 
 def _cgroup_manager(spec_or_state, cid=None, systemd=False):
-    try:
-        from .linux import cgroups
-    except ImportError:  # TODO(lead): required once the cgroups branch lands
-        return None
+    from .linux import cgroups
     if isinstance(spec_or_state, dict):
         return cgroups.Manager.from_state(spec_or_state)
     return cgroups.manager_for(spec_or_state.linux.cgroups_path, cid, systemd=systemd)
@@ -100,8 +94,10 @@ class Runtime:
             c.save()
             if mgr is not None:
                 mgr.create()
-                if spec.linux.resources is not None:
-                    mgr.apply(spec.linux.resources)
+                # always: the device rules apply even without linux.resources
+                mgr.apply(spec.linux.resources, spec_devices=spec.linux.devices)
+                c.data["cgroup"] = mgr.to_state()
+                c.save()
             fifo = os.path.join(c.dir, FIFO)
             os.mkfifo(fifo, 0o622)
             os.chmod(fifo, 0o622)
@@ -376,10 +372,7 @@ class Runtime:
 
 
 def _executor(spec):
-    try:
-        from . import executors
-    except ImportError:  # TODO(lead): executors land with the wasm branch
-        return None
+    from . import executors
     ex = executors.select(spec)
     return None if getattr(ex, "name", "native") == "native" else ex
 

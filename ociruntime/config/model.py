@@ -249,12 +249,8 @@ def parse_linux(o, spec_root):
     ro = o.obj("resources")
     lx.resources = None
     if ro is not None:
-        try:
-            from ..linux import cgroups
-        except ImportError:  # TODO(lead): remove when the cgroups branch lands
-            lx.resources = ro
-        else:
-            lx.resources = cgroups.parse_resources(ro)
+        from ..linux import cgroups
+        lx.resources = cgroups.parse_resources(ro)
     lx.rootfs_propagation = o.str("rootfsPropagation")
     if lx.rootfs_propagation not in (None, "", "shared", "slave", "private", "unbindable",
                                      "rshared", "rslave", "rprivate", "runbindable"):

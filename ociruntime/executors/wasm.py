@@ -37,13 +37,9 @@ def exec_unsupported():
 
 def memory_limit(spec):
     """linux.resources.memory.limit in bytes, or None (absent, 0 or -1 = unlimited)."""
-    cur = getattr(spec, "linux", None)
-    for attr in ("resources", "memory", "limit"):
-        if cur is None:
-            return None
-        if not isinstance(cur, dict) and isinstance(getattr(cur, "d", None), dict):
-            cur = cur.d  # a raw config.reader.Obj (the model without the cgroups parser)
-        cur = cur.get(attr) if isinstance(cur, dict) else getattr(cur, attr, None)
+    res = spec.linux.resources
+    mem = getattr(res, "memory", None) if res is not None else None
+    cur = getattr(mem, "limit", None) if mem is not None else None
     if isinstance(cur, bool) or not isinstance(cur, int) or cur <= 0:
         return None
     return cur

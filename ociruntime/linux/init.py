@@ -103,16 +103,16 @@ def _init(ctx):
         ctx.chan.send("hooks")
         ctx.chan.expect_go()
 
-    # 3. root filesystem and mounts (before pivot_root: host paths are still visible)
-    if ctx.executor is not None:
-        rfd = os.open(spec.root.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        ctx.executor.prepare(spec, rfd)
-        os.close(rfd)
-    if ctx.hooks.create_container:
-        from . import hooks
-        hooks.run_all(ctx.hooks.create_container, hook_state(ctx, "created"),
-                      "createContainer")
-    ctx.rootfs.prepare(spec, no_pivot=ctx.no_pivot)   # mounts, devices, pivot_root
+    # 3. root filesystem and mounts; once they are in place and before pivot_root (host paths
+    #    still visible): the program is loaded (Wasm) and createContainer hooks run
+    def before_switch(rootfd):
+        if ctx.executor is not None:
+            ctx.executor.prepare(spec, rootfd)
+        if ctx.hooks.create_container:
+            from . import hooks
+            hooks.run_all(ctx.hooks.create_container, hook_state(ctx, "created"),
+                          "createContainer")
+    ctx.rootfs.prepare(spec, no_pivot=ctx.no_pivot, before_switch=before_switch)
     # 4. after pivot_root: masked and read-only paths, read-only root, sysctl
     ctx.rootfs.finish(spec)
 
@@ -125,7 +125,7 @@ def _init(ctx):
     # 6. terminal: a pty from the container's devpts, master to the console socket
     if ctx.terminal:
         from . import terminal  # imported by the runtime before forking
-        terminal.setup_console(ctx.console_fd, proc.console_size)
+        terminal.setup_console(ctx.console_fd, proc.console_size, ctx.rootfs.console)
         ctx.console_fd = -1
 
     # 7. process attributes that survive execve

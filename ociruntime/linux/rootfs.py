@@ -136,8 +136,10 @@ def _source(spec, m):
 
 # ---------------------------------------------------------------- prepare
 
-def prepare(spec, no_pivot=False):
-    """Mounts, devices and the switch into the rootfs. Ends with cwd "/" in the new root."""
+def prepare(spec, no_pivot=False, before_switch=None):
+    """Mounts, devices and the switch into the rootfs. Ends with cwd "/" in the new root.
+    ``before_switch(rootfd)`` runs once every mount is in place, before pivot_root: the moment
+    for createContainer hooks and for loading the program (Wasm modules in volumes)."""
     _state.close()
     root = spec.root.path
     prop = mountopts.parse_propagation(_lattr(spec, "rootfs_propagation"))
@@ -185,6 +187,8 @@ def prepare(spec, no_pivot=False):
                                   bind=_ns(spec, "user") is not None)
             except OSError as e:
                 raise SetupError(f"linux.devices: {_oserr(e)}") from None
+        if before_switch is not None:
+            before_switch(rootfd)
         try:
             if no_pivot:
                 _move_root(rootfd)

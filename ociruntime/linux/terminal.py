@@ -51,9 +51,12 @@ def set_winsize(fd, rows, cols):
     fcntl.ioctl(fd, TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
-def setup_console(console_fd, size=None):
-    """In the init, after pivot_root: allocate, send the master, make the slave our tty."""
+def setup_console(console_fd, size=None, bind_console=None):
+    """In the init, after pivot_root: allocate, send the master, make the slave our tty and
+    (``bind_console``) bind it onto /dev/console without following symlinks."""
     master, slave, name = open_pty()
+    if bind_console is not None:
+        bind_console(slave)
     if size:
         set_winsize(slave, size[0], size[1])
     send_fd(console_fd, master, name)

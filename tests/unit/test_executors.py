@@ -99,15 +99,14 @@ def test_lookup(tmp_path):
 # ---------------------------------------------------------------- wasm helpers
 
 def test_memory_limit_tolerant():
-    assert wasm.memory_limit(NS(linux=None)) is None
     assert wasm.memory_limit(NS(linux=NS(resources=None))) is None
     assert wasm.memory_limit(NS(linux=NS(resources=NS(memory=None)))) is None
     assert wasm.memory_limit(NS(linux=NS(resources=NS(memory=NS(limit=None))))) is None
     assert wasm.memory_limit(NS(linux=NS(resources=NS(memory=NS(limit=-1))))) is None
     assert wasm.memory_limit(NS(linux=NS(resources=NS(memory=NS(limit=1 << 20))))) == 1 << 20
-    assert wasm.memory_limit(NS(linux=NS(resources={"memory": {"limit": 4096}}))) == 4096
     from ociruntime.config.reader import Obj
-    r = Obj({"memory": {"limit": 8192}}, "linux.resources")
+    from ociruntime.linux.cgroups import parse_resources
+    r = parse_resources(Obj({"memory": {"limit": 8192}}, "linux.resources"))
     assert wasm.memory_limit(NS(linux=NS(resources=r))) == 8192
 
 
