@@ -8,7 +8,7 @@
     rt.kill("web", "TERM"); rt.wait("web"); rt.delete("web")
 """
 import os
-import signal
+import _signal as signal
 
 from .errors import ConfigError, ContainerNotFound, NoSuchProcess, OciError, StateError
 from .state import DEFAULT_ROOT, Container, boot_id, list_ids, proc_stat, rfc3339nano
@@ -16,22 +16,8 @@ from .state import DEFAULT_ROOT, Container, boot_id, list_ids, proc_stat, rfc333
 
 def parse_signal(s):
     """'9', 'KILL', 'SIGKILL' → 9 (runc accepts all three)."""
-    if isinstance(s, int):
-        return s
-    s = str(s).strip()
-    if s.isdigit():
-        n = int(s)
-        if 0 < n < signal.NSIG:
-            return n
-    else:
-        name = s.upper()
-        name = name if name.startswith("SIG") else "SIG" + name
-        n = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
-        if n is not None:
-            return int(n)
-        if name.startswith("SIGRTMIN+") and name[9:].isdigit():
-            return signal.SIGRTMIN + int(name[9:])
-    raise OciError(f"unknown signal {s!r}")
+    from .sig import parse
+    return parse(s)
 
 
 def _rootfs_module():

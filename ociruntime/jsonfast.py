@@ -73,3 +73,21 @@ _enc = _json.make_encoder(None, _default, _json.encode_basestring_ascii, None, "
 
 def dumps(obj):
     return "".join(_enc(obj, 0))
+
+
+def dumps_indent(obj, indent=2, _level=0):
+    """Indented output (like ``json.dumps(obj, indent=2)``) for human-facing commands."""
+    pad = " " * (indent * (_level + 1))
+    end = " " * (indent * _level)
+    if isinstance(obj, dict):
+        if not obj:
+            return "{}"
+        items = [f"{pad}{_json.encode_basestring_ascii(str(k))}: "
+                 f"{dumps_indent(v, indent, _level + 1)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + end + "}"
+    if isinstance(obj, (list, tuple)):
+        if not obj:
+            return "[]"
+        items = [pad + dumps_indent(v, indent, _level + 1) for v in obj]
+        return "[\n" + ",\n".join(items) + "\n" + end + "]"
+    return dumps(obj)

@@ -17,12 +17,8 @@ CREATE_FLAGS = [
 
 
 def _jsonout(obj, indent=True):
-    if indent:
-        import json
-        sys.stdout.write(json.dumps(obj, indent=2) + "\n")
-    else:
-        from .. import jsonfast
-        sys.stdout.write(jsonfast.dumps(obj) + "\n")
+    from .. import jsonfast
+    sys.stdout.write((jsonfast.dumps_indent(obj) if indent else jsonfast.dumps(obj)) + "\n")
 
 
 def _send_pidfd(path, pid):

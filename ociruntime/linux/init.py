@@ -12,7 +12,7 @@ plan) is imported or computed before it: the host's interpreter and libraries ar
 The init is non-dumpable from its first instruction (CVE-2016-9962) and closes every fd not on
 the allow-list before the user's program can run (CVE-2024-21626)."""
 import os
-import signal
+import _signal as signal
 
 from ..errors import OciError, SetupError
 # Everything used after pivot_root is imported here, before it.

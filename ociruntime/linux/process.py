@@ -5,7 +5,7 @@ return once the init is blocked on the exec fifo.
 Messages are single lines over two pipes: up (children → runtime) and down (runtime →
 children): ``go``, ``userns``, ``hooks``, ``pid N``, ``ready``, ``error MSG``."""
 import os
-import signal
+import _signal as signal
 import time
 
 from ..errors import OciError, SetupError
@@ -126,7 +126,7 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
         os.close(chan.down_w)
         bridge_main(ctx)  # never returns
     chan.parent_close_child_ends()
-    init_pid = 0
+    init_pid = reap = 0
     try:
         if cgroup is not None:
             cgroup.add(bridge)
@@ -145,11 +145,7 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
                     os.write(chan.down_w, f"pid {init_pid}\n".encode())
                 except BrokenPipeError:
                     pass
-                try:
-                    os.waitpid(bridge, 0)
-                except ChildProcessError:
-                    pass
-                bridge = 0
+                reap, bridge = bridge, 0  # reaped once the init is ready: overlaps its work
                 if ctx.spec.process.oom_score_adj is not None:
                     with open(f"/proc/{init_pid}/oom_score_adj", "w") as f:
                         f.write(str(ctx.spec.process.oom_score_adj))
@@ -159,6 +155,10 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
                 on_hooks("hooks", init_pid)
                 chan.go()
             elif msg == "ready":
+                try:
+                    os.waitpid(reap, 0)
+                except ChildProcessError:
+                    pass
                 return init_pid
             elif msg.startswith("error "):
                 raise SetupError(msg[6:])
@@ -173,6 +173,11 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
                 pass
         if init_pid:
             kill_and_reap(init_pid)
+        if reap:
+            try:
+                os.waitpid(reap, 0)
+            except ChildProcessError:
+                pass
         raise
     finally:
         for fd in (chan.up_r, chan.down_w):

@@ -20,3 +20,10 @@ def test_roundtrip_matches_json(doc):
 def test_invalid(bad):
     with pytest.raises(ValueError):
         jsonfast.loads(bad)
+
+
+@pytest.mark.parametrize("doc", [
+    {"a": [1, {"b": []}, {}], "c": "é", "d": None, "e": {"f": [True, 2.5]}}, [], {}, 3,
+])
+def test_indent_matches_json(doc):
+    assert jsonfast.dumps_indent(doc) == json.dumps(doc, indent=2)

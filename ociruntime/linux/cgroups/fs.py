@@ -272,7 +272,7 @@ class Manager:
         pid is signalled, then thawed. A cgroup that was frozen before stays frozen, except
         after SIGKILL: it is thawed so the kill takes effect (a v1-frozen task does not die
         while frozen)."""
-        import signal
+        import _signal as signal
         can_freeze = self.can_freeze()
         was_frozen = can_freeze and self.is_frozen()
         kill_file = self._kill_file()
