@@ -54,6 +54,10 @@ class Runtime:
             raise ConfigError("process", "is required to create a container")
         rootfs = _rootfs_module()
         rootfs.validate(spec)
+        if spec.process.apparmor_profile or spec.process.selinux_label or \
+                spec.linux.mount_label:
+            from .linux import lsm
+            lsm.validate(spec)
         terminal = spec.process.terminal
         if terminal and console_socket is None and _console_fd is None:
             raise OciError("cannot allocate tty if ocirun will detach without setting "
@@ -148,11 +152,9 @@ class Runtime:
             raise
         finally:
             if ctx is not None:
-                for fd in [ctx.fifo_fd] + [fd for _, fd in (ctx.ns_fds or [])]:
-                    try:
+                for fd in [ctx.fifo_fd] + [fd for _, fd in ctx.ns_fds]:
+                    if fd >= 0:
                         os.close(fd)
-                    except (OSError, TypeError):
-                        pass
                 if ctx.console_fd is not None and ctx.console_fd >= 0 and _console_fd is None:
                     os.close(ctx.console_fd)
         c.unlock()

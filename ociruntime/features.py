@@ -12,6 +12,15 @@ def _optional(modname, attr="features"):
         return None
 
 
+def _kernel_at_least(major, minor):
+    import os
+    rel = os.uname().release.split(".")
+    try:
+        return (int(rel[0]), int(rel[1].split("-")[0])) >= (major, minor)
+    except (ValueError, IndexError):
+        return False
+
+
 def features():
     seccomp = _optional("linux.seccomp") or {"enabled": False}
     rootfs_opts = _optional("linux.mountopts", "known_options")
@@ -30,10 +39,11 @@ def features():
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False,
                        "rdma": False},
             "seccomp": seccomp,
-            "apparmor": {"enabled": False},
-            "selinux": {"enabled": False},
+            **_optional("linux.lsm"),
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": bool(rootfs_opts and "idmap" in rootfs_opts)}},
+            # open_tree + mount_setattr(MOUNT_ATTR_IDMAP): kernel >= 5.12, present here
+            "mountExtensions": {"idmap": {"enabled": bool(rootfs_opts and "idmap" in rootfs_opts
+                                                          and _kernel_at_least(5, 12))}},
         },
         "annotations": {
             "io.github.ocirun.version": __import__("ociruntime").__version__,

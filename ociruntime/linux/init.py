@@ -26,6 +26,12 @@ class InitContext:
                  "preserve_fds", "console_fd", "ns_fds", "rootfs", "executor", "hooks",
                  "terminal", "exec_path", "cid", "seccomp_load")
 
+    def __init__(self):
+        for k in self.__slots__:
+            setattr(self, k, None)
+        self.ns_fds = []
+        self.fifo_fd = self.console_fd = -1
+
 
 # ------------------------------------------------------------------------------ bridge
 
@@ -173,9 +179,15 @@ def _init(ctx):
     os.close(fd)
     os.close(ctx.fifo_fd)
 
-    # 11. user, capabilities, no_new_privs, seccomp — seccomp last. Without no_new_privs,
+    # 11. LSM labels (applied at execve), then user, capabilities, no_new_privs, seccomp — seccomp last. Without no_new_privs,
     # loading a filter needs CAP_SYS_ADMIN: then load it first, before the capabilities are
     # dropped (as runc does; podman's default is noNewPrivileges=false).
+    if proc.apparmor_profile or proc.selinux_label:
+        from . import lsm  # imported by the runtime (lsm.validate) before forking
+        if proc.apparmor_profile:
+            lsm.write_exec_label("apparmor", proc.apparmor_profile)
+        if proc.selinux_label:
+            lsm.write_exec_label("selinux", proc.selinux_label)
     if ctx.seccomp_bpf is not None and not proc.no_new_privileges:
         ctx.seccomp_load(ctx.seccomp_bpf)
     ctx.caps.drop_bounding()

@@ -171,3 +171,12 @@ def split_data(data):
         else:
             flags.append(k)
     return flags, strings
+
+
+def known_options():
+    """Every option ``parse`` understands (for ``ocirun features`` mountOptions)."""
+    names = {"bind", "rbind", "idmap", "ridmap", "tmpcopyup"}
+    names |= set(_ATTR) | {"r" + n for n in _ATTR}
+    names |= set(_ATIME) | set(_ATIME_NEG) | {"r" + n for n in _ATIME}
+    names |= set(_SB) | _NOOP | set(PROPAGATION)
+    return names
