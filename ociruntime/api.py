@@ -331,6 +331,23 @@ class Runtime:
                     pass
         return sorted(out)
 
+    # ------------------------------------------------------------------------------ CRIU
+    def checkpoint(self, cid, opts=None, **kw):
+        """Dump the container with CRIU (ociruntime/checkpoint.py, docs/checkpoint.md).
+        ``opts``: a checkpoint.CheckpointOpts, or its fields as keywords."""
+        from . import checkpoint
+        checkpoint.checkpoint(self, cid, opts or checkpoint.CheckpointOpts(**kw))
+
+    def restore(self, cid, bundle, opts=None, detach=True, pid_file=None, console_socket=None,
+                no_pivot=False, no_subreaper=False, **kw):
+        """Restore a container from CRIU images with the bundle's config; a fresh state entry
+        and cgroup. Returns 0 (detach) or the container's exit status (foreground)."""
+        from . import checkpoint
+        return checkpoint.restore(self, cid, bundle, opts or checkpoint.CheckpointOpts(**kw),
+                                  detach=detach, pid_file=pid_file,
+                                  console_socket=console_socket, no_pivot=no_pivot,
+                                  no_subreaper=no_subreaper)
+
     # ------------------------------------------------------------------------------ run
     def run(self, cid, bundle, detach=False, keep=False, no_subreaper=False, pid_file=None,
             console_socket=None, no_pivot=False, preserve_fds=0, no_new_keyring=False):

@@ -137,6 +137,22 @@ def _later(what, issue):
     return f
 
 
+def _criu_opts(ctx, v):
+    from ..checkpoint import CheckpointOpts
+    return CheckpointOpts(criu=ctx.g.get("criu") or None, **{
+        k: v[k] for k in CheckpointOpts.__slots__ if k in v})
+
+
+def do_checkpoint(ctx, v, pos):
+    ctx.rt.checkpoint(pos[0], _criu_opts(ctx, v))
+
+
+def do_restore(ctx, v, pos):
+    return ctx.rt.restore(pos[0], v["bundle"], _criu_opts(ctx, v), detach=v["detach"],
+                          pid_file=v["pid_file"], console_socket=v["console_socket"],
+                          no_pivot=v["no_pivot"], no_subreaper=v["no_subreaper"])
+
+
 CHECKPOINT_FLAGS = [
     Flag("image-path", default="", help="path for saving criu image files"),
     Flag("work-path", default="", help="path for saving work files and logs"),
@@ -242,9 +258,9 @@ COMMANDS = {c.name: c for c in [
         Flag("interval", default="5s", help="stats interval"),
         Flag("stats", "bool", False, help="display the stats once and exit")],
         "<container-id>", "container events and stats", 1, 1),
-    Command("checkpoint", _later("checkpoint", 5), CHECKPOINT_FLAGS, "<container-id>",
+    Command("checkpoint", do_checkpoint, CHECKPOINT_FLAGS, "<container-id>",
             "checkpoint a running container (CRIU)", 1, 1),
-    Command("restore", _later("restore", 5), RESTORE_FLAGS, "<container-id>",
+    Command("restore", do_restore, RESTORE_FLAGS, "<container-id>",
             "restore a container from a checkpoint (CRIU)", 1, 1),
     Command("spec", do_spec, [Flag("bundle|b", default=None, help="bundle directory"),
                               Flag("rootless", "bool", False, help="spec for rootless")],

@@ -101,8 +101,7 @@ def _init(ctx):
     spec = ctx.spec
     proc = spec.process
     lx = spec.linux
-    if ctx.terminal:
-        os.setsid()
+    os.setsid()     # its own session and process group (as runc): CRIU dumps the tree
 
     # 2. hooks that run in the runtime namespace once the namespaces exist
     if ctx.hooks.prestart or ctx.hooks.create_runtime:

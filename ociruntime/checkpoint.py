@@ -1,0 +1,447 @@
+"""checkpoint and restore with CRIU, driven through its command line (docs/checkpoint.md).
+
+ocirun owns everything around CRIU's process-tree dump: which mounts are external (bind
+mounts, masked files, device binds), the cgroup (created by ocirun with the config's limits
+before restore, tasks re-rooted into it with ``--cgroup-root``), the init's inherited stdio
+(``descriptors.json`` in the image directory: ``--external`` at dump, ``--inherit-fd`` at
+restore, so a shim's new pipes/fifos replace the old ones) and the container's state entry."""
+import os
+
+from .criu import CriuError, config_file, require
+from .errors import ConfigError, OciError, StateError, Unsupported
+
+DESCRIPTORS = "descriptors.json"
+CGROUP_MODES = ("soft", "full", "strict", "ignore")
+EMPTY_NS = {"network": "net", "net": "net"}
+
+
+class CheckpointOpts:
+    """Flags of ``ocirun checkpoint`` / ``restore`` (runc's names)."""
+    __slots__ = ("image_path", "work_path", "parent_path", "leave_running", "tcp_established",
+                 "ext_unix_sk", "shell_job", "file_locks", "pre_dump", "page_server",
+                 "manage_cgroups_mode", "empty_ns", "auto_dedup", "lazy_pages", "status_fd",
+                 "lsm_profile", "lsm_mount_context", "criu")
+
+    def __init__(self, **kw):
+        for k in self.__slots__:
+            setattr(self, k, None)
+        self.empty_ns = []
+        for k, v in kw.items():
+            setattr(self, k, v)
+
+
+def _common_args(o):
+    a = []
+    for flag, on in (("--tcp-established", o.tcp_established), ("--ext-unix-sk", o.ext_unix_sk),
+                     ("--shell-job", o.shell_job), ("--file-locks", o.file_locks),
+                     ("--auto-dedup", o.auto_dedup)):
+        if on:
+            a.append(flag)
+    mode = o.manage_cgroups_mode or "soft"
+    if mode not in CGROUP_MODES:
+        raise OciError(f"invalid --manage-cgroups-mode value {mode!r} "
+                       f"(want one of {'|'.join(CGROUP_MODES)})")
+    a.append(f"--manage-cgroups={mode}")
+    return a
+
+
+def _is_bind(m):
+    return m.type == "bind" or any(x in ("bind", "rbind") for x in (m.options or ()))
+
+
+def _dev_binds(spec):
+    """Device nodes bind-mounted from the host (user namespace: mknod is not allowed)."""
+    if spec.linux.ns("user") is None:
+        return []
+    from .linux.devices import DEFAULT_DEVICES
+    out = ["/dev/" + d[0] for d in DEFAULT_DEVICES]
+    for d in spec.linux.devices or ():
+        p = "/" + d.path.lstrip("/")
+        if p not in out:
+            out.append(p)
+    return out
+
+
+def _masked_files(spec, pid):
+    """Masked paths that are files: /dev/null bind mounts from the host (dirs get a tmpfs,
+    which CRIU dumps itself)."""
+    out = []
+    mounted = _mountpoints(pid)
+    for p in spec.linux.masked_paths or ():
+        if p in mounted and _mount_fstype(pid, p) == "devtmpfs":
+            out.append(p)
+    return out
+
+
+def _mountinfo(pid):
+    with open(f"/proc/{pid}/mountinfo") as f:
+        rows = []
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            fields = pre.split()
+            rows.append((int(fields[0]), fields[4], post.split()[0]))
+        return rows
+
+
+def _mountpoints(pid):
+    return {r[1] for r in _mountinfo(pid)}
+
+
+def _mount_fstype(pid, mp):
+    t = None
+    for _id, m, typ in _mountinfo(pid):
+        if m == mp:
+            t = typ
+    return t
+
+
+def _stdio(pid):
+    """The init's fds 0-2 as CRIU names them: "pipe:[N]" for pipes, "file[mnt:ino]" (hex) for
+    files on mounts outside the container (host /dev/null, a shim's fifos), else the path.
+    Returns (keys, externals)."""
+    inside = {r[0] for r in _mountinfo(pid)}
+    keys, ext = [], []
+    for fd in (0, 1, 2):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            keys.append("")
+            continue
+        if target.startswith(("pipe:", "socket:", "anon_inode:")):
+            keys.append(target)
+            continue
+        try:
+            st = os.stat(f"/proc/{pid}/fd/{fd}")
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                mnt = next(int(ln.split()[1]) for ln in f if ln.startswith("mnt_id:"))
+        except (OSError, StopIteration):
+            keys.append(target)
+            continue
+        if mnt not in inside:
+            key = f"file[{mnt:x}:{st.st_ino:x}]"
+            keys.append(key)
+            if key not in ext:
+                ext.append(key)
+        else:
+            keys.append(target)
+    return keys, ext
+
+
+def _criu_fail(what, log, rc, detail=""):
+    first = ""
+    try:
+        with open(log, errors="replace") as f:
+            for line in f:
+                if "Error (" in line and "RLIMIT_NOFILE" not in line:
+                    first = line.split("):", 1)[-1].strip()
+                    break
+    except OSError:
+        pass
+    msg = f"criu {what} failed (exit status {rc})"
+    if first:
+        msg += f": {first}"
+    if detail:
+        msg += f" {detail}"
+    return CriuError(f"{msg}; log file: {log}")
+
+
+def _prepare_dir(path, what):
+    try:
+        os.makedirs(path, 0o700, exist_ok=True)
+    except OSError as e:
+        raise OciError(f"cannot create {what} directory {path}: {e.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise OciError(f"{what} directory {path} is not writable")
+
+
+def _config_args(annotations):
+    p = config_file(annotations)
+    return ["--config", p] if p else []
+
+
+# ------------------------------------------------------------------------------ checkpoint
+
+def checkpoint(rt, cid, o):
+    from .config.model import load_bundle
+    from .state import Container
+    criu, _v = require(o.criu)
+    c = Container.load(rt.root, cid, lock=True)
+    delete_after = False
+    try:
+        st = c.status()
+        if st not in ("running", "paused"):
+            raise StateError("container not running" if st != "created" else
+                             "cannot checkpoint a container that is not running (created)")
+        d = c.data
+        pid = d["pid"]
+        spec = load_bundle(d["bundle"])
+        if spec.process is not None and spec.process.terminal:
+            raise Unsupported("checkpointing a container with a terminal (process.terminal) "
+                              "is not supported yet by ocirun")
+        image = os.path.abspath(o.image_path or os.path.join(os.getcwd(), "checkpoint"))
+        work = os.path.abspath(o.work_path or image)
+        _prepare_dir(image, "image")
+        if work != image:
+            _prepare_dir(work, "work")
+        cmd = [criu, "pre-dump" if o.pre_dump else "dump", "--tree", str(pid),
+               "--images-dir", image, "--work-dir", work,
+               "--log-file", "pre-dump.log" if o.pre_dump else "dump.log", "-v4"]
+        cmd += _config_args(d.get("annotations"))
+        cmd += _common_args(o)
+        if o.leave_running and not o.pre_dump:
+            cmd.append("--leave-running")
+        if o.parent_path:
+            cmd += ["--prev-images-dir", o.parent_path, "--track-mem"]
+        elif o.pre_dump:
+            cmd.append("--track-mem")
+        if o.page_server:
+            addr, sep, port = o.page_server.rpartition(":")
+            if not sep or not port.isdigit():
+                raise OciError(f"invalid --page-server {o.page_server!r} (want ADDRESS:PORT)")
+            cmd += ["--page-server", "--address", addr, "--port", port]
+        if o.lazy_pages:
+            cmd.append("--lazy-pages")
+            if o.status_fd is not None and o.status_fd >= 0:
+                cmd += ["--status-fd", str(o.status_fd)]
+        for ns in o.empty_ns or ():
+            if ns not in EMPTY_NS:
+                raise OciError(f"--empty-ns: only the network namespace is supported, "
+                               f"not {ns!r}")
+            cmd += ["--empty-ns", EMPTY_NS[ns]]
+        if d.get("paused"):
+            mgr = _cgroup_from_state(d)
+            if mgr is not None and getattr(mgr, "paths", None) and "freezer" in mgr.paths:
+                cmd += ["--freeze-cgroup", mgr.paths["freezer"]]
+        # external mounts: every bind mount (restore maps it to the source again), masked
+        # files (/dev/null), bind-mounted device nodes
+        for m in spec.mounts:
+            if _is_bind(m):
+                cmd += ["--external", f"mnt[{m.destination}]:{m.destination}"]
+        for p in _masked_files(spec, pid) + [p for p in _dev_binds(spec)
+                                            if p in _mountpoints(pid)]:
+            cmd += ["--external", f"mnt[{p}]:{p}"]
+        keys, ext = _stdio(pid)
+        for k in ext:
+            cmd += ["--external", k]
+        from . import jsonfast
+        with open(os.path.join(image, DESCRIPTORS), "w") as f:
+            f.write(jsonfast.dumps(keys))
+        pass_fds = (o.status_fd,) if o.lazy_pages and o.status_fd is not None and \
+            o.status_fd >= 0 else ()
+        rc = _run(cmd, pass_fds=pass_fds)
+        log = os.path.join(work, "pre-dump.log" if o.pre_dump else "dump.log")
+        if rc != 0:
+            alive = c.init_alive()
+            raise _criu_fail("pre-dump" if o.pre_dump else "dump", log, rc,
+                             "" if alive else "(the container is no longer running)")
+        delete_after = not (o.leave_running or o.pre_dump)
+    finally:
+        c.unlock()
+    if delete_after:  # as runc: the checkpointed container is gone; its ID is free again
+        rt.delete(cid, force=True)
+
+
+def _run(cmd, pass_fds=(), preexec=None, inherit_stdio=False):
+    """Run criu; its own diagnostics go to its log file. ``inherit_stdio``: criu gets our fds
+    0-2 (restore hands them to the container with --inherit-fd)."""
+    import subprocess
+    std = {} if inherit_stdio else {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL,
+                                    "stderr": subprocess.DEVNULL}
+    try:
+        p = subprocess.run(cmd, pass_fds=pass_fds, preexec_fn=preexec, **std)
+    except OSError as e:
+        raise CriuError(f"cannot run {cmd[0]}: {e.strerror}") from None
+    return p.returncode
+
+
+def _cgroup_from_state(d):
+    if not d.get("cgroup"):
+        return None
+    from .linux import cgroups
+    return cgroups.Manager.from_state(d["cgroup"])
+
+
+def cgroup_root_args(mgr):
+    """``--cgroup-root`` for CRIU: the container's cgroup relative to each hierarchy's root,
+    so the restored tasks (and the container's cgroup mounts) land in the cgroup ocirun made
+    for the restored container, whatever its name was at dump time."""
+    from .linux.cgroups import fs
+    mounts = fs.mountinfo_cgroups()
+    rel = {}
+    for key, p in mgr.paths.items():
+        best = None
+        for mnt, root, typ, sopts in mounts:
+            if (p == mnt or p.startswith(mnt.rstrip("/") + "/")) and \
+                    (best is None or len(mnt) > len(best[0])):
+                best = (mnt, root, typ, sopts)
+        if best is None:
+            continue
+        mnt, root = best[0], best[1]
+        r = os.path.normpath("/" + root.strip("/") + "/" + p[len(mnt):].strip("/"))
+        ctrl = key
+        if best[2] == "cgroup2":
+            ctrl = ""
+        rel[ctrl] = r
+    vals = set(rel.values())
+    if len(vals) == 1:
+        return ["--cgroup-root", vals.pop()]
+    out = []
+    for ctrl, r in rel.items():
+        out += ["--cgroup-root", f"{ctrl}:{r}" if ctrl else r]
+    return out
+
+
+# ------------------------------------------------------------------------------ restore
+
+def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None,
+            no_pivot=False, no_subreaper=False):
+    """Restore ``cid`` from o.image_path with the bundle's config. Returns the init's pid
+    (detach) or its exit status (foreground, after deleting the container)."""
+    from .api import _cgroup_manager, _write_pid_file
+    from .config.model import load_bundle
+    from .linux import syscalls as sc
+    from .linux.process import kill_and_reap
+    from .state import Container, boot_id, proc_stat, rfc3339nano, validate_id
+    validate_id(cid)
+    criu, _v = require(o.criu)
+    spec = load_bundle(bundle)
+    if spec.process is None:
+        raise ConfigError("process", "is required to restore a container")
+    if spec.process.terminal or console_socket:
+        raise Unsupported("restoring a container with a terminal (process.terminal, "
+                          "--console-socket) is not supported yet by ocirun")
+    image = os.path.abspath(o.image_path or os.path.join(os.getcwd(), "checkpoint"))
+    work = os.path.abspath(o.work_path or image)
+    if not os.path.isfile(os.path.join(image, "inventory.img")):
+        raise OciError(f"no checkpoint images in {image} (inventory.img is missing)")
+    if work != image:
+        _prepare_dir(work, "work")
+    elif not os.access(work, os.W_OK):
+        raise OciError(f"image directory {image} is not writable (restore.log goes there; "
+                       "use --work-path)")
+    keys = []
+    try:
+        from . import jsonfast
+        with open(os.path.join(image, DESCRIPTORS), "rb") as f:
+            keys = jsonfast.loads(f.read())
+    except (OSError, ValueError):
+        pass
+    if not detach and not no_subreaper:
+        sc.set_child_subreaper(True)
+    c = Container.new(rt.root, cid)
+    mgr = None
+    pid = 0
+    croot = os.path.join(c.dir, "criu-root")
+    try:
+        c.data = {
+            "ociVersion": spec.oci_version, "id": cid, "pid": 0, "status": "creating",
+            "bundle": spec.bundle, "rootfs": spec.root.path, "created": rfc3339nano(),
+            "owner": "", "annotations": spec.annotations, "boot_id": boot_id(),
+            "hooks": {k: spec.raw.get("hooks", {}).get(k, [])
+                      for k in ("poststart", "poststop") if spec.raw.get("hooks", {}).get(k)},
+            "namespaces": {}, "config": None, "restored": True,
+        }
+        mgr = _cgroup_manager(spec, cid, rt.systemd_cgroup)
+        if mgr is not None:
+            c.data["cgroup"] = mgr.to_state()
+        c.save()
+        if mgr is not None:
+            mgr.create()
+            mgr.apply(spec.linux.resources, spec_devices=spec.linux.devices)
+            c.data["cgroup"] = mgr.to_state()
+            c.save()
+        os.mkdir(croot, 0o700)
+        pidf = os.path.join(c.dir, "criu.pid")
+        cmd = [criu, "restore", "--images-dir", image, "--work-dir", work,
+               "--log-file", "restore.log", "-v4", "--root", croot, "--restore-detached",
+               "--pidfile", pidf]
+        cmd += _config_args(spec.annotations)
+        cmd += _common_args(o)
+        if mgr is not None:
+            cmd += cgroup_root_args(mgr)
+        for m in spec.mounts:
+            if _is_bind(m):
+                src = m.source if m.source.startswith("/") else os.path.join(spec.bundle,
+                                                                             m.source)
+                cmd += ["--external", f"mnt[{m.destination}]:{src}"]
+        for p in spec.linux.masked_paths or ():
+            cmd += ["--external", f"mnt[{p}]:/dev/null"]
+        for p in _dev_binds(spec):
+            cmd += ["--external", f"mnt[{p}]:{p}"]
+        for fd, key in enumerate(keys[:3]):
+            if key.startswith(("pipe:", "file[")):
+                try:
+                    os.fstat(fd)
+                except OSError:
+                    continue
+                cmd += ["--inherit-fd", f"fd[{fd}]:{key}"]
+        for ns in o.empty_ns or ():
+            if ns not in EMPTY_NS:
+                raise OciError(f"--empty-ns: only the network namespace is supported, "
+                               f"not {ns!r}")
+            cmd += ["--empty-ns", EMPTY_NS[ns]]
+        if o.lsm_profile:
+            cmd += ["--lsm-profile", o.lsm_profile]
+        if o.lsm_mount_context:
+            cmd += ["--lsm-mount-context", o.lsm_mount_context]
+        if o.lazy_pages:
+            cmd.append("--lazy-pages")
+        rootfs = spec.root.path
+        readonly = bool(spec.root.readonly)
+
+        def in_private_mntns():
+            # CRIU wants the rootfs as a mount point: bind it in a mount namespace of the
+            # criu process only, so nothing is left on the host whatever happens
+            sc.unshare(sc.CLONE_NEWNS)
+            sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+            sc.mount(rootfs, croot, None, sc.MS_BIND | sc.MS_REC)
+            if readonly:  # CRIU keeps the root mount it is given: root.readonly holds
+                sc.mount(None, croot, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
+        rc = _run(cmd, preexec=in_private_mntns, inherit_stdio=True)
+        log = os.path.join(work, "restore.log")
+        if rc != 0:
+            raise _criu_fail("restore", log, rc)
+        with open(pidf) as f:
+            pid = int(f.read().strip())
+        os.unlink(pidf)
+        ps = proc_stat(pid)
+        c.data["pid"] = pid
+        c.data["start_time"] = ps[1] if ps else 0
+        c.data["status"] = "running"
+        c.save()
+        os.rmdir(croot)
+        if pid_file:
+            _write_pid_file(pid_file, pid)
+    except BaseException:
+        if mgr is not None:
+            try:
+                from . import sig
+                mgr.kill_all(sig.parse("KILL"))
+            except (OciError, OSError):
+                pass
+        if pid:
+            kill_and_reap(pid)
+        if mgr is not None:
+            try:
+                mgr.destroy()
+            except OciError:
+                pass
+        try:
+            os.rmdir(croot)
+        except OSError:
+            pass
+        c.remove()
+        raise
+    c.unlock()
+    if detach:
+        return 0
+    from .api import _forward_signals, _wait_status
+    import _signal
+    fwd = _forward_signals(pid)
+    try:
+        status = _wait_status(pid, reaped_by_us=not no_subreaper)
+    finally:
+        for s, h in fwd:
+            _signal.signal(s, h)
+        rt.delete(cid, force=True)
+    return status
