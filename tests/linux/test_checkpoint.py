@@ -1,0 +1,287 @@
+"""ocirun checkpoint / restore with a real CRIU on this host (docs/checkpoint.md)."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, REPO)
+from ociruntime import criu as criu_mod  # noqa: E402
+
+COUNTER = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /dev/shm/count; echo $i; "
+           "sleep 0.05; done"]
+
+
+class Piped:
+    """Run ocirun as a shim would: stdout a pipe we read (the container inherits it), stderr a
+    named file (Runner's O_TMPFILE files cannot be reopened by CRIU at restore)."""
+
+    def __init__(self, ocirun, tmp_path, *args):
+        self.r, w = os.pipe()
+        os.set_blocking(self.r, False)
+        err = tmp_path / f"err{os.getpid()}-{time.monotonic_ns()}"
+        with open(err, "w") as ef:
+            p = subprocess.run([ocirun.binary, "--root", ocirun.root, *map(str, args)],
+                               stdin=subprocess.DEVNULL, stdout=w, stderr=ef, timeout=60)
+        os.close(w)
+        self.returncode = p.returncode
+        self.stderr = err.read_text()
+        self.buf = b""
+
+    def check(self):
+        assert self.returncode == 0, self.stderr
+        return self
+
+    def last(self, timeout=10, above=0):
+        """The last number the container wrote to stdout, once it is > above."""
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                chunk = os.read(self.r, 65536)
+            except BlockingIOError:
+                chunk = None
+            if chunk:
+                self.buf += chunk
+            lines = [x for x in self.buf.split(b"\n")[:-1] if x.strip().isdigit()]
+            if lines and int(lines[-1]) > above:
+                return int(lines[-1])
+            time.sleep(0.05)
+        raise AssertionError(f"no number > {above} on the container's stdout")
+
+    def close(self):
+        os.close(self.r)
+
+
+def _criu_or_skip():
+    try:
+        path, _v = criu_mod.require()
+    except criu_mod.CriuError as e:
+        pytest.skip(f"no usable CRIU here: {e}")
+    p = subprocess.run([path, "check"], capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"'criu check' fails on this kernel: {(p.stdout + p.stderr).strip()[-200:]}")
+    return path
+
+
+@pytest.fixture
+def criu():
+    return _criu_or_skip()
+
+
+def _pid(ocirun, cid):
+    return ocirun.state(cid)["pid"]
+
+
+def _count(pid):
+    try:
+        with open(f"/proc/{pid}/root/dev/shm/count") as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _wait_count(pid, above, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        n = _count(pid)
+        if n > above:
+            return n
+        time.sleep(0.05)
+    raise AssertionError(f"counter of pid {pid} did not pass {above} (at {_count(pid)})")
+
+
+def _cgroup_gone(cid):
+    return not any(os.path.exists(f"/sys/fs/cgroup/{c}/ocirun/{cid}")
+                   for c in ("memory", "pids", "cpu", "devices", "freezer"))
+
+
+def _counter(ocirun, make_bundle, tmp_path, cid, **res):
+    b = make_bundle(args=COUNTER)
+    if res:
+        b.linux.setdefault("resources", {}).update(res)
+        b.write()
+    out = Piped(ocirun, tmp_path, "run", "-d", "-b", b.path, cid).check()
+    _wait_count(_pid(ocirun, cid), 2)
+    return b, out
+
+
+def test_checkpoint_restore_keeps_counting(ocirun, make_bundle, tmp_path, criu):
+    cid = "criu-count"
+    b, out = _counter(ocirun, make_bundle, tmp_path, cid)
+    img = tmp_path / "img"
+    ocirun.ok("checkpoint", "--image-path", img, cid)
+    before = out.last()
+    out.close()
+    # as runc: without --leave-running the container is gone and its ID free again
+    assert cid not in ocirun.ids()
+    assert _cgroup_gone(cid)
+    assert (img / "inventory.img").exists() and (img / "descriptors.json").exists()
+    out = Piped(ocirun, tmp_path, "restore", "-d", "--image-path", img, "-b", b.path,
+                cid).check()
+    st = ocirun.state(cid)
+    assert st["status"] == "running"
+    pid = st["pid"]
+    first = _count(pid)
+    assert first > 2, "restored counter did not keep its value"
+    _wait_count(pid, first + 3)
+    # the restored process writes into the pipe given to restore (descriptors.json)
+    assert out.last(above=before) > before
+    out.close()
+    # behaves like a created+started container: kill, state, delete
+    ocirun.ok("kill", cid, "KILL")
+    for _ in range(100):
+        if ocirun.state(cid)["status"] == "stopped":
+            break
+        time.sleep(0.05)
+    assert ocirun.state(cid)["status"] == "stopped"
+    ocirun.ok("delete", cid)
+    assert _cgroup_gone(cid)
+
+
+def test_leave_running_and_restore_under_new_name(ocirun, make_bundle, tmp_path, criu):
+    b, out = _counter(ocirun, make_bundle, tmp_path, "criu-orig", memory={"limit": 128 << 20},
+                    pids={"limit": 50})
+    img = tmp_path / "img"
+    ocirun.ok("checkpoint", "--leave-running", "--image-path", img, "--work-path",
+              tmp_path / "work", "criu-orig")
+    assert (tmp_path / "work" / "dump.log").exists()
+    pid = _pid(ocirun, "criu-orig")
+    assert ocirun.state("criu-orig")["status"] == "running"
+    _wait_count(pid, _count(pid) + 3)        # the original keeps counting
+    out.close()
+    Piped(ocirun, tmp_path, "restore", "--detach", "--image-path", img, "--work-path",
+          tmp_path / "work2", "--bundle", b.path, "criu-copy").check().close()
+    pid2 = _pid(ocirun, "criu-copy")
+    assert pid2 != pid
+    _wait_count(pid2, _count(pid2) + 3)      # the copy counts too
+    _wait_count(pid, _count(pid) + 3)
+    # its own cgroup, with the config's limits
+    with open(f"/proc/{pid2}/cgroup") as f:
+        cg = f.read()
+    assert "/ocirun/criu-copy" in cg and "/ocirun/criu-orig" not in cg
+    with open("/sys/fs/cgroup/memory/ocirun/criu-copy/memory.limit_in_bytes") as f:
+        assert int(f.read()) == 128 << 20
+    with open("/sys/fs/cgroup/pids/ocirun/criu-copy/pids.max") as f:
+        assert f.read().strip() == "50"
+    assert pid2 in [int(x) for x in ocirun.ok("ps", "--format", "json", "criu-copy").stdout
+                    .strip("[]\n").split(",") if x.strip()]
+    # root.readonly survives the restore
+    r = subprocess.run(["nsenter", "-t", str(pid2), "-m", "touch", "/ro-check"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "Read-only" in r.stderr
+    for cid in ("criu-orig", "criu-copy"):
+        ocirun.ok("delete", "--force", cid)
+        assert _cgroup_gone(cid)
+
+
+def test_failed_dump_leaves_container_running(ocirun, make_bundle, tmp_path, criu):
+    _counter(ocirun, make_bundle, tmp_path, "criu-fail")[1].close()
+    pid = _pid(ocirun, "criu-fail")
+    img = tmp_path / "img"
+    # nothing listens on port 1: CRIU cannot reach the page server and the dump fails
+    p = ocirun("checkpoint", "--page-server", "127.0.0.1:1", "--image-path", img, "criu-fail")
+    assert p.returncode == 1
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "criu dump failed" in p.stderr and f"log file: {img}/dump.log" in p.stderr
+    assert os.path.exists(img / "dump.log")
+    assert ocirun.state("criu-fail")["status"] == "running"
+    _wait_count(pid, _count(pid) + 3)        # not frozen, not killed
+    ocirun.ok("delete", "--force", "criu-fail")
+
+
+def test_failure_modes_are_one_line(ocirun, make_bundle, tmp_path, criu):
+    b, out = _counter(ocirun, make_bundle, tmp_path, "criu-modes")
+    out.close()
+    pid = _pid(ocirun, "criu-modes")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    cases = [
+        (("checkpoint", "--image-path", blocker / "img", "criu-modes"),
+         "cannot create image directory"),
+        (("checkpoint", "--image-path", tmp_path / "i", "criu-nope"), "container does not exist"),
+        (("checkpoint", "--manage-cgroups-mode", "bogus", "--image-path", tmp_path / "i",
+          "criu-modes"), "invalid --manage-cgroups-mode"),
+        (("restore", "-d", "--image-path", tmp_path / "empty", "-b", b.path, "criu-x"),
+         "no checkpoint images in"),
+    ]
+    (tmp_path / "empty").mkdir()
+    for args, want in cases:
+        p = ocirun(*args)
+        assert p.returncode == 1 and want in p.stderr, (args, p.stderr)
+        assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    # restore into an existing ID: refused, the running one untouched
+    img = tmp_path / "img"
+    ocirun.ok("checkpoint", "--leave-running", "--image-path", img, "criu-modes")
+    p = Piped(ocirun, tmp_path, "restore", "-d", "--image-path", img, "-b", b.path,
+              "criu-modes")
+    p.close()
+    assert p.returncode == 1 and "container with id exists: criu-modes" in p.stderr
+    assert ocirun.state("criu-modes")["pid"] == pid
+    _wait_count(pid, _count(pid) + 2)
+    # CRIU missing / too old
+    p = ocirun("checkpoint", "--image-path", tmp_path / "i2", "criu-modes",
+               glob=("--criu", "/nonexistent/criu"))
+    assert p.returncode == 1 and "does not exist" in p.stderr
+    old = tmp_path / "oldcriu"
+    old.write_text("#!/bin/sh\necho 'Version: 3.17.1'\n")
+    old.chmod(0o755)
+    p = ocirun("checkpoint", "--image-path", tmp_path / "i3", "criu-modes", glob=("--criu", old))
+    assert p.returncode == 1 and "version 3.17.1" in p.stderr and ">= 4.1" in p.stderr
+    assert ocirun.state("criu-modes")["status"] == "running"
+    ocirun.ok("delete", "--force", "criu-modes")
+    assert not os.path.exists(os.path.join(ocirun.root, "criu-x"))
+    assert _cgroup_gone("criu-x")
+
+
+def test_foreground_restore_returns_exit_status(ocirun, make_bundle, tmp_path, criu):
+    b = make_bundle(args=["sh", "-c", "i=0; while [ $i -lt 40 ]; do i=$((i+1)); "
+                                      "echo $i > /dev/shm/count; sleep 0.05; done; exit 7"])
+    Piped(ocirun, tmp_path, "run", "-d", "-b", b.path, "criu-fg").check().close()
+    _wait_count(_pid(ocirun, "criu-fg"), 2)
+    ocirun.ok("checkpoint", "--image-path", tmp_path / "img", "criu-fg")
+    p = Piped(ocirun, tmp_path, "restore", "--image-path", tmp_path / "img", "-b", b.path,
+              "criu-fg")
+    p.close()
+    assert p.returncode == 7, p.stderr
+    assert "criu-fg" not in ocirun.ids()
+    assert _cgroup_gone("criu-fg")
+
+
+def test_flags(ocirun):
+    for cmd in ("checkpoint", "restore"):
+        p = ocirun(cmd, "--help")
+        assert p.returncode == 0 and "--image-path" in p.stdout
+    p = ocirun("restore", "--lsm-mount-context")
+    assert p.returncode == 1 and "flag needs an argument" in p.stderr
+    p = ocirun("restore", "--lsm-profile")
+    assert p.returncode == 1 and "flag needs an argument" in p.stderr
+    # single-dash forms parse (then fail on the missing images, not on the flags)
+    p = ocirun("restore", "-no-subreaper", "-no-pivot", "-detach", "-tcp-established",
+               "-image-path", "/nonexistent-img", "x")
+    assert "flag provided but not defined" not in p.stderr
+    assert p.returncode == 1
+    for f in ("--leave-running", "--tcp-established", "--ext-unix-sk", "--shell-job",
+              "--file-locks", "--pre-dump", "--auto-dedup", "--lazy-pages"):
+        p = ocirun("checkpoint", f, "criu-nope")
+        assert "flag provided" not in p.stderr and "container does not exist" in p.stderr, f
+    for f, v in (("--parent-path", "x"), ("--page-server", "1.2.3.4:5"),
+                 ("--manage-cgroups-mode", "soft"), ("--empty-ns", "network"),
+                 ("--status-fd", "3"), ("--work-path", "/tmp")):
+        p = ocirun("checkpoint", f, v, "criu-nope")
+        assert "container does not exist" in p.stderr, (f, p.stderr)
+
+
+def test_unit_version_and_config(tmp_path):
+    assert criu_mod.parse_version("Version: 4.1.1\nGitID: v4.1.1\n") == (4, 1, 1)
+    assert criu_mod.parse_version("Version: 3.17\n") == (3, 17, 0)
+    with pytest.raises(criu_mod.CriuError):
+        criu_mod.parse_version("garbage")
+    conf = tmp_path / "c.conf"
+    conf.write_text("tcp-established\n")
+    assert criu_mod.config_file({"org.criu.config": str(conf)}) == str(conf)
+    assert criu_mod.config_file({"org.criu.config": ""}) is None
+    with pytest.raises(criu_mod.CriuError):
+        criu_mod.config_file({"org.criu.config": str(tmp_path / "missing")})
