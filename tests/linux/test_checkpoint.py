@@ -17,18 +17,20 @@ COUNTER = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /dev/shm/count
 
 class Piped:
     """Run ocirun as a shim would: stdout a pipe we read (the container inherits it), stderr a
-    named file (Runner's O_TMPFILE files cannot be reopened by CRIU at restore)."""
+    named log file opened O_APPEND (CRIU checks the size of other regular files at restore;
+    Runner's O_TMPFILE files cannot be reopened by CRIU at all)."""
 
     def __init__(self, ocirun, tmp_path, *args):
         self.r, w = os.pipe()
         os.set_blocking(self.r, False)
         err = tmp_path / f"err{os.getpid()}-{time.monotonic_ns()}"
-        with open(err, "w") as ef:
+        with open(err, "a") as ef:
             p = subprocess.run([ocirun.binary, "--root", ocirun.root, *map(str, args)],
                                stdin=subprocess.DEVNULL, stdout=w, stderr=ef, timeout=60)
         os.close(w)
         self.returncode = p.returncode
         self.stderr = err.read_text()
+        self.errfile = err
         self.buf = b""
 
     def check(self):
@@ -285,3 +287,26 @@ def test_unit_version_and_config(tmp_path):
     assert criu_mod.config_file({"org.criu.config": ""}) is None
     with pytest.raises(criu_mod.CriuError):
         criu_mod.config_file({"org.criu.config": str(tmp_path / "missing")})
+
+
+def test_netns_joined_by_path_is_rejoined(ocirun, make_bundle, tmp_path, criu):
+    name = f"criu-test-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        path = f"/run/netns/{name}"
+        b = make_bundle(args=COUNTER)
+        b.linux["namespaces"] = [n if n["type"] != "network" else {"type": "network",
+                                                                   "path": path}
+                                 for n in b.linux["namespaces"]]
+        b.write()
+        Piped(ocirun, tmp_path, "run", "-d", "-b", b.path, "criu-netns").check().close()
+        _wait_count(_pid(ocirun, "criu-netns"), 2)
+        ocirun.ok("checkpoint", "--image-path", tmp_path / "img", "criu-netns")
+        Piped(ocirun, tmp_path, "restore", "-d", "--image-path", tmp_path / "img", "-b", b.path,
+              "criu-netns").check().close()
+        pid = _pid(ocirun, "criu-netns")
+        assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(path).st_ino
+        _wait_count(pid, _count(pid) + 2)
+        ocirun.ok("delete", "--force", "criu-netns")
+    finally:
+        subprocess.run(["ip", "netns", "del", name])
