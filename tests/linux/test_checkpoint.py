@@ -310,3 +310,53 @@ def test_netns_joined_by_path_is_rejoined(ocirun, make_bundle, tmp_path, criu):
         ocirun.ok("delete", "--force", "criu-netns")
     finally:
         subprocess.run(["ip", "netns", "del", name])
+
+
+def test_migrate_script_local(ocirun, make_bundle, tmp_path, criu):
+    """hack/migrate's stop-and-copy path with a "local" destination: bundle and images rsynced
+    to another directory, restored there under a new name; the counter keeps counting."""
+    if subprocess.run(["which", "rsync"], capture_output=True).returncode != 0:
+        pytest.skip("rsync is not installed (hack/setup.d/30-criu.sh installs it)")
+    _, out = _counter(ocirun, make_bundle, tmp_path, "criu-mig-a")
+    before = out.last()
+    dest = tmp_path / "dest"
+    p = subprocess.run([os.path.join(REPO, "hack", "migrate"), "--root", ocirun.root,
+                        "--dest-dir", str(dest), "--new-id", "criu-mig-b", "criu-mig-a", "local"],
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    out.close()
+    assert p.returncode == 0, p.stderr
+    assert "downtime_ms=" in p.stdout
+    assert "criu-mig-a" not in ocirun.ids()
+    st = ocirun.state("criu-mig-b")
+    assert st["bundle"] == str(dest) and st["status"] == "running"
+    n = _count(st["pid"])
+    assert n >= before
+    _wait_count(st["pid"], n + 3)
+    ocirun.ok("delete", "--force", "criu-mig-b")
+
+
+def test_pre_dump(ocirun, make_bundle, tmp_path, criu):
+    """Where the kernel tracks dirty pages, pre-dump + final dump with --parent-path restores;
+    where it does not (this host), one clear line and the container keeps running."""
+    tracks = subprocess.run([criu, "check", "--feature", "mem_dirty_track"],
+                            capture_output=True).returncode == 0
+    b, out = _counter(ocirun, make_bundle, tmp_path, "criu-pre")
+    out.close()
+    pid = _pid(ocirun, "criu-pre")
+    p = ocirun("checkpoint", "--pre-dump", "--image-path", tmp_path / "pre1", "criu-pre")
+    assert ocirun.state("criu-pre")["status"] == "running"
+    if not tracks:
+        assert p.returncode == 1 and "criu pre-dump failed" in p.stderr
+        assert "Tracking memory is not available" in p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1
+        _wait_count(pid, _count(pid) + 2)
+        ocirun.ok("delete", "--force", "criu-pre")
+        return
+    assert p.returncode == 0, p.stderr
+    ocirun.ok("checkpoint", "--parent-path", "../pre1", "--image-path", tmp_path / "final",
+              "criu-pre")
+    Piped(ocirun, tmp_path, "restore", "-d", "--image-path", tmp_path / "final", "-b", b.path,
+          "criu-pre").check().close()
+    pid = _pid(ocirun, "criu-pre")
+    _wait_count(pid, _count(pid) + 2)
+    ocirun.ok("delete", "--force", "criu-pre")
