@@ -359,6 +359,30 @@ def cgroup_root_args(mgr):
 
 # ------------------------------------------------------------------------------ restore
 
+def _userns_access(spec, image):
+    """Restored tasks of a user-namespaced container open images as the container's root
+    (a host uid/gid from the maps): the image directory (0700 root) gets that gid and mode
+    0710 — searchable by the container's root, still by no other user."""
+    if spec.linux.ns("user") is None:
+        return
+    hostgid = None
+    for m in spec.linux.gid_mappings or ():
+        if m.container_id <= 0 < m.container_id + m.size or m.container_id == 0:
+            hostgid = m.host_id - m.container_id
+            break
+    if hostgid is None:
+        return
+    try:
+        st = os.stat(image)
+        if st.st_gid != hostgid:
+            os.chown(image, -1, hostgid)
+        if st.st_mode & 0o010 == 0:
+            os.chmod(image, (st.st_mode & 0o7777) | 0o010)
+    except OSError as e:
+        raise OciError(f"cannot give the container's root access to {image}: "
+                       f"{e.strerror}") from None
+
+
 def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None,
             no_pivot=False, no_subreaper=False):
     """Restore ``cid`` from o.image_path with the bundle's config. Returns the init's pid
@@ -392,6 +416,7 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
             keys = jsonfast.loads(f.read())
     except (OSError, ValueError):
         pass
+    _userns_access(spec, image)
     if not detach and not no_subreaper:
         sc.set_child_subreaper(True)
     c = Container.new(rt.root, cid)

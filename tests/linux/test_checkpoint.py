@@ -360,3 +360,45 @@ def test_pre_dump(ocirun, make_bundle, tmp_path, criu):
     pid = _pid(ocirun, "criu-pre")
     _wait_count(pid, _count(pid) + 2)
     ocirun.ok("delete", "--force", "criu-pre")
+
+
+def _piped_both(ocirun, *args):
+    """stdout and stderr one pipe (a user-namespaced init cannot reopen a host file through
+    /proc/<criu>/fd at restore: CRIU limitation; shims give pipes or fifos)."""
+    r, w = os.pipe()
+    p = subprocess.run([ocirun.binary, "--root", ocirun.root, *map(str, args)],
+                       stdin=subprocess.DEVNULL, stdout=w, stderr=w, timeout=60)
+    os.close(w)
+    os.set_blocking(r, False)
+    try:
+        out = os.read(r, 65536).decode(errors="replace")
+    except BlockingIOError:
+        out = ""
+    os.close(r)
+    assert p.returncode == 0, out
+
+
+def test_user_namespace(ocirun, make_bundle, tmp_path, criu):
+    b = make_bundle(args=COUNTER, copy_rootfs=True)
+    subprocess.run(["chown", "-R", "100000:100000", b.rootfs], check=True)
+    d = b.path   # the mapped root must reach the rootfs: o+x on the parents (as runc needs)
+    while d != "/":
+        os.chmod(d, os.stat(d).st_mode | 0o001)
+        d = os.path.dirname(d)
+    b.linux["namespaces"].append({"type": "user"})
+    b.linux["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    b.linux["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    b.write()
+    _piped_both(ocirun, "run", "-d", "-b", b.path, "criu-userns")
+    _wait_count(_pid(ocirun, "criu-userns"), 2)
+    img = tmp_path / "img"
+    ocirun.ok("checkpoint", "--image-path", img, "criu-userns")
+    _piped_both(ocirun, "restore", "-d", "--image-path", img, "-b", b.path, "criu-userns")
+    pid = _pid(ocirun, "criu-userns")
+    with open(f"/proc/{pid}/uid_map") as f:
+        assert f.read().split() == ["0", "100000", "65536"]
+    _wait_count(pid, _count(pid) + 2)
+    # the image directory: searchable by the container's root only (gid 100000, 0710)
+    st = os.stat(img)
+    assert st.st_gid == 100000 and st.st_mode & 0o777 == 0o710
+    ocirun.ok("delete", "--force", "criu-userns")
