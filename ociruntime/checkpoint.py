@@ -8,7 +8,7 @@ restore, so a shim's new pipes/fifos replace the old ones) and the container's s
 import os
 
 from .criu import CriuError, config_file, require
-from .errors import ConfigError, OciError, StateError, Unsupported
+from .errors import ConfigError, OciError, StateError
 
 DESCRIPTORS = "descriptors.json"
 CGROUP_MODES = ("soft", "full", "strict", "ignore")
@@ -176,9 +176,7 @@ def checkpoint(rt, cid, o):
         d = c.data
         pid = d["pid"]
         spec = load_bundle(d["bundle"])
-        if spec.process is not None and spec.process.terminal:
-            raise Unsupported("checkpointing a container with a terminal (process.terminal) "
-                              "is not supported yet by ocirun")
+        terminal = spec.process is not None and spec.process.terminal
         image = os.path.abspath(o.image_path or os.path.join(os.getcwd(), "checkpoint"))
         work = os.path.abspath(o.work_path or image)
         _prepare_dir(image, "image")
@@ -237,7 +235,11 @@ def checkpoint(rt, cid, o):
             o.status_fd >= 0 else ()
         mgr = _cgroup_from_state(d)
         dirs = _criu_cgroup_dirs(mgr, paused=bool(d.get("paused")))
-        rc = _run(cmd, pass_fds=pass_fds, preexec=(lambda: _enter(dirs)) if dirs else None)
+        preexec = (lambda: _enter(dirs)) if dirs else None
+        if terminal:   # the pty's master is outside: only the RPC has orphan_pts_master
+            rc = _run_rpc(cmd, preexec)
+        else:
+            rc = _run(cmd, pass_fds=pass_fds, preexec=preexec)
         log = os.path.join(work, "pre-dump.log" if o.pre_dump else "dump.log")
         if rc != 0:
             alive = c.init_alive()
@@ -292,6 +294,29 @@ def _run(cmd, pass_fds=(), preexec=None, inherit_stdio=False):
     if err:
         raise CriuError(f"cannot run {cmd[0]}: {os.strerror(int(err))}")
     return os.waitstatus_to_exitcode(status)
+
+
+def _run_rpc(cmd, preexec, on_pts_master=None, out_pid=None):
+    """The same request over ``criu swrk`` (criu_rpc.py). Returns 0 or 1 like _run; CRIU's
+    first error is read from the log by the caller."""
+    from . import criu_rpc
+    try:
+        pid = criu_rpc.run(cmd, preexec=preexec, on_pts_master=on_pts_master)
+    except CriuError:
+        return 1
+    if out_pid is not None:
+        out_pid[0] = pid
+    return 0
+
+
+def _pty_name(master):
+    import fcntl
+    import struct
+    try:
+        n = struct.unpack("I", fcntl.ioctl(master, 0x80045430, b"\0\0\0\0"))[0]  # TIOCGPTN
+        return f"/dev/pts/{n}"
+    except OSError:
+        return "/dev/console"
 
 
 def _criu_cgroup_dirs(mgr, paused=False):
@@ -397,9 +422,12 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
     spec = load_bundle(bundle)
     if spec.process is None:
         raise ConfigError("process", "is required to restore a container")
-    if spec.process.terminal or console_socket:
-        raise Unsupported("restoring a container with a terminal (process.terminal, "
-                          "--console-socket) is not supported yet by ocirun")
+    terminal = spec.process.terminal
+    if terminal and not console_socket:
+        raise OciError("cannot allocate tty if ocirun will detach without setting console "
+                       "socket")
+    if not terminal and console_socket:
+        raise OciError("cannot use console socket if ocirun will not detach or allocate tty")
     image = os.path.abspath(o.image_path or os.path.join(os.getcwd(), "checkpoint"))
     work = os.path.abspath(o.work_path or image)
     if not os.path.isfile(os.path.join(image, "inventory.img")):
@@ -492,8 +520,9 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
 
         dirs = _criu_cgroup_dirs(mgr)
 
-        def in_private_mntns():
-            _enter(dirs)
+        def in_private_mntns(enter=True):
+            if enter:
+                _enter(dirs)
             # CRIU wants the rootfs as a mount point: bind it in a mount namespace of the
             # criu process only, so nothing is left on the host whatever happens
             sc.unshare(sc.CLONE_NEWNS)
@@ -501,13 +530,32 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
             sc.mount(rootfs, croot, None, sc.MS_BIND | sc.MS_REC)
             if readonly:  # CRIU keeps the root mount it is given: root.readonly holds
                 sc.mount(None, croot, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
-        rc = _run(cmd, pass_fds=tuple(pass_fds), preexec=in_private_mntns, inherit_stdio=True)
         log = os.path.join(work, "restore.log")
-        if rc != 0:
-            raise _criu_fail("restore", log, rc)
-        with open(pidf) as f:
-            pid = int(f.read().strip())
-        os.unlink(pidf)
+        if terminal:   # CRIU makes a new pty pair; its master goes to the console socket
+            def send_master(fd):
+                from .linux import terminal as term
+                sock = term.connect_console_socket(console_socket)
+                term.send_fd(sock, fd, _pty_name(fd))
+            rpc_pid = [0]
+            # CRIU's cgroup yard goes in its work dir, which it reaches via our fd: the
+            # private mount namespace has to be ours (detach: we exit soon; foreground: we
+            # only wait and delete)
+            in_private_mntns(enter=False)
+            try:
+                rc = _run_rpc(cmd, lambda: _enter(dirs), send_master, rpc_pid)
+            finally:
+                sc.umount2(croot, sc.MNT_DETACH)
+            pid = rpc_pid[0]
+            if rc != 0:
+                raise _criu_fail("restore", log, rc)
+        else:
+            rc = _run(cmd, pass_fds=tuple(pass_fds), preexec=in_private_mntns,
+                      inherit_stdio=True)
+            if rc != 0:
+                raise _criu_fail("restore", log, rc)
+            with open(pidf) as f:
+                pid = int(f.read().strip())
+            os.unlink(pidf)
         ps = proc_stat(pid)
         c.data["pid"] = pid
         c.data["start_time"] = ps[1] if ps else 0

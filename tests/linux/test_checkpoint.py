@@ -402,3 +402,80 @@ def test_user_namespace(ocirun, make_bundle, tmp_path, criu):
     st = os.stat(img)
     assert st.st_gid == 100000 and st.st_mode & 0o777 == 0o710
     ocirun.ok("delete", "--force", "criu-userns")
+
+
+class ConsoleSocket:
+    """A console socket (as a shim): accepts one connection, keeps the pty master."""
+
+    def __init__(self, path):
+        import socket
+        import threading
+        self.path = str(path)
+        self.master = None
+        self.name = None
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(self.path)
+        self.sock.listen(1)
+        self.t = threading.Thread(target=self._accept, daemon=True)
+        self.t.start()
+
+    def _accept(self):
+        import array
+        import socket
+        c, _ = self.sock.accept()
+        msg, anc, _f, _a = c.recvmsg(1024, socket.CMSG_SPACE(4))
+        a = array.array("i")
+        a.frombytes(anc[0][2][:4])
+        self.master, self.name = a[0], msg.decode()
+        c.close()
+
+    def wait(self):
+        self.t.join(10)
+        self.sock.close()
+        assert self.master is not None, "no pty master received"
+        os.set_blocking(self.master, False)
+        return self.master
+
+    def read_numbers(self, secs=1.0):
+        out = b""
+        end = time.time() + secs
+        while time.time() < end:
+            try:
+                out += os.read(self.master, 4096)
+            except BlockingIOError:
+                time.sleep(0.05)
+        return [int(x) for x in out.split() if x.isdigit()]
+
+    def close(self):
+        if self.master is not None:
+            os.close(self.master)
+
+
+def test_terminal_container(ocirun, make_bundle, tmp_path, criu):
+    """process.terminal: the dump goes over CRIU's RPC with orphan_pts_master; restore
+    receives the recreated pty's master and sends it to the new console socket."""
+    b = make_bundle(args=["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; "
+                                      "echo $i > /dev/shm/count; sleep 0.05; done"],
+                    terminal=True)
+    cs = ConsoleSocket(tmp_path / "cs1")
+    ocirun.ok("run", "-d", "--console-socket", cs.path, "-b", b.path, "criu-tty",
+              stdin=subprocess.DEVNULL)
+    cs.wait()
+    seen = cs.read_numbers(0.5)
+    assert seen, "no output through the pty"
+    p = ocirun("restore", "-d", "--image-path", tmp_path / "none", "-b", b.path, "criu-tty2")
+    assert p.returncode == 1 and "console socket" in p.stderr
+    ocirun.ok("checkpoint", "--image-path", tmp_path / "img", "criu-tty")
+    cs.close()
+    cs2 = ConsoleSocket(tmp_path / "cs2")
+    ocirun.ok("restore", "-d", "--console-socket", cs2.path, "--image-path", tmp_path / "img",
+              "-b", b.path, "criu-tty", stdin=subprocess.DEVNULL)
+    cs2.wait()
+    after = cs2.read_numbers(1.0)
+    assert after and after[-1] > seen[-1], (seen[-3:], after[:5])
+    pid = _pid(ocirun, "criu-tty")
+    with open(f"/proc/{pid}/mountinfo") as f:
+        assert f.readline().split()[5].startswith("ro")    # root.readonly on the RPC path
+    ocirun.ok("delete", "--force", "criu-tty")
+    cs2.close()
+    assert _cgroup_gone("criu-tty")
