@@ -236,6 +236,7 @@ def checkpoint(rt, cid, o):
         mgr = _cgroup_from_state(d)
         dirs = _criu_cgroup_dirs(mgr, paused=bool(d.get("paused")))
         preexec = (lambda: _enter(dirs)) if dirs else None
+        _debug(rt, cmd)
         if terminal:   # the pty's master is outside: only the RPC has orphan_pts_master
             rc = _run_rpc(cmd, preexec)
         else:
@@ -250,6 +251,13 @@ def checkpoint(rt, cid, o):
         c.unlock()
     if delete_after:  # as runc: the checkpointed container is gone; its ID is free again
         rt.delete(cid, force=True)
+
+
+def _debug(rt, cmd):
+    """--debug: the criu command line on stderr (reproducible by hand)."""
+    if getattr(rt, "debug", False):
+        import sys
+        sys.stderr.write("ocirun: debug: " + " ".join(cmd) + "\n")
 
 
 def _run(cmd, pass_fds=(), preexec=None, inherit_stdio=False):
@@ -531,6 +539,7 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
             if readonly:  # CRIU keeps the root mount it is given: root.readonly holds
                 sc.mount(None, croot, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
         log = os.path.join(work, "restore.log")
+        _debug(rt, cmd)
         if terminal:   # CRIU makes a new pty pair; its master goes to the console socket
             def send_master(fd):
                 from .linux import terminal as term

@@ -155,8 +155,11 @@ def test_leave_running_and_restore_under_new_name(ocirun, make_bundle, tmp_path,
     _wait_count(pid, _count(pid) + 3)        # the original keeps counting
     out.close()
     Piped(ocirun, tmp_path, "restore", "--detach", "--image-path", img, "--work-path",
-          tmp_path / "work2", "--bundle", b.path, "criu-copy").check().close()
+          tmp_path / "work2", "--bundle", b.path, "--pid-file", tmp_path / "pid",
+          "criu-copy").check().close()
     pid2 = _pid(ocirun, "criu-copy")
+    assert (tmp_path / "pid").read_text() == str(pid2)
+    assert (tmp_path / "work2" / "restore.log").exists()
     assert pid2 != pid
     _wait_count(pid2, _count(pid2) + 3)      # the copy counts too
     _wait_count(pid, _count(pid) + 3)
