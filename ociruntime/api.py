@@ -119,6 +119,7 @@ class Runtime:
             ctx.hooks = spec.hooks
             ctx.exec_path = None
             ctx.cid = cid
+            ctx.cgjoin = mgr is not None
             if spec.hooks.start_container or spec.hooks.create_container:
                 import subprocess  # noqa: F401 - must be loaded before pivot_root
                 from .linux import hooks  # noqa: F401

@@ -24,7 +24,7 @@ class InitContext:
     """What the runtime prepared before forking; read-only in the children."""
     __slots__ = ("spec", "chan", "fifo_fd", "caps", "seccomp_bpf", "seccomp_flags", "no_pivot",
                  "preserve_fds", "console_fd", "ns_fds", "rootfs", "executor", "hooks",
-                 "terminal", "exec_path", "cid", "seccomp_load")
+                 "terminal", "exec_path", "cid", "seccomp_load", "cgjoin", "cgns")
 
     def __init__(self):
         for k in self.__slots__:
@@ -41,7 +41,7 @@ def bridge_main(ctx):
         sc.set_dumpable(False)
         spec = ctx.spec
         lx = spec.linux
-        ctx.chan.expect_go()                        # the runtime placed us in the cgroup
+        ctx.chan.expect_go()
         # 1. namespaces: join the ones given by path (user first), create the others
         joined = {t for t, _ in ctx.ns_fds}
         namespaces.join(ctx.ns_fds, ("user",))
@@ -53,6 +53,14 @@ def bridge_main(ctx):
             become_root_in_userns()
         namespaces.join(ctx.ns_fds, joined - {"user"})
         flags = namespaces.new_flags(lx.namespaces, exclude=("user",))
+        # Late cgroup join (the runtime's own memory is not charged to the container): the
+        # init joins the cgroup only after its setup (see _init). A new cgroup namespace
+        # must be rooted at the container's cgroup, so the bridge joins, unshares it and
+        # the init enters it through a pidfd of the bridge before it mounts anything.
+        hold = ctx.cgjoin and flags & sc.CLONE_NEWCGROUP
+        if hold:
+            flags &= ~sc.CLONE_NEWCGROUP
+            ctx.cgns = (sc.pidfd_open(os.getpid()),) + os.pipe() + os.pipe()
         if flags:
             sc.unshare(flags)
         if lx.time_offsets and lx.ns("time") is not None and lx.ns("time").path is None:
@@ -62,7 +70,17 @@ def bridge_main(ctx):
         pid = os.fork()
         if pid == 0:
             init_main(ctx)                          # never returns
+        if hold:
+            pidfd, ready_r, ready_w, done_r, done_w = ctx.cgns
+            for fd in (pidfd, ready_r, done_w):
+                os.close(fd)
+            ctx.chan.send("cgjoin bridge")          # the runtime places us in the cgroup
+            ctx.chan.expect_go()
+            sc.unshare(sc.CLONE_NEWCGROUP)
         ctx.chan.send(f"pid {pid}")
+        if hold:
+            os.write(ready_w, b"1")                 # the init may enter our cgroup namespace
+            os.read(done_r, 1)                      # EOF: it did (or it died)
         os._exit(0)
     except BaseException as e:  # noqa: B036 - report everything, then die
         ctx.chan.error(e)
@@ -101,6 +119,15 @@ def _init(ctx):
     spec = ctx.spec
     proc = spec.process
     lx = spec.linux
+    if ctx.cgns is not None:
+        enter_cgroupns(ctx)
+    # the cgroup: joined as late as possible (after the rootfs), unless a hook may look at
+    # our cgroup or /sys/fs/cgroup is a bind of our own cgroup (no cgroup namespace)
+    late_join = ctx.cgjoin and not (
+        ctx.hooks.prestart or ctx.hooks.create_runtime or ctx.hooks.create_container or
+        (lx.ns("cgroup") is None and any(m.type == "cgroup" for m in spec.mounts)))
+    if ctx.cgjoin and not late_join:
+        join_cgroup(ctx)
     if ctx.terminal:
         os.setsid()
 
@@ -121,6 +148,8 @@ def _init(ctx):
     ctx.rootfs.prepare(spec, no_pivot=ctx.no_pivot, before_switch=before_switch)
     # 4. after pivot_root: masked and read-only paths, read-only root, sysctl
     ctx.rootfs.finish(spec)
+    if late_join:
+        join_cgroup(ctx)
 
     # 5. hostname and domainname
     if spec.hostname is not None:
@@ -211,6 +240,26 @@ def _init(ctx):
     if ctx.executor is not None:
         ctx.executor.run(spec)
     os.execve(exec_path, proc.args, env_dict(proc.env))
+
+
+def enter_cgroupns(ctx):
+    """Enter the cgroup namespace the bridge made inside the container's cgroup."""
+    pidfd, ready_r, ready_w, done_r, done_w = ctx.cgns
+    ctx.cgns = None
+    os.close(ready_w)
+    os.close(done_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise SetupError("cannot join the cgroup namespace: the bridge process exited")
+        sc.setns(pidfd, sc.CLONE_NEWCGROUP, "cgroup")
+    finally:
+        for fd in (pidfd, ready_r, done_w):
+            os.close(fd)
+
+
+def join_cgroup(ctx):
+    ctx.chan.send("cgjoin init")                    # the runtime writes our pid to cgroup.procs
+    ctx.chan.expect_go()
 
 
 def hook_state(ctx, status):

@@ -3,7 +3,10 @@
 return once the init is blocked on the exec fifo.
 
 Messages are single lines over two pipes: up (children → runtime) and down (runtime →
-children): ``go``, ``userns``, ``hooks``, ``pid N``, ``ready``, ``error MSG``."""
+children): ``go``, ``userns``, ``cgjoin bridge|init``, ``hooks``, ``pid N``, ``ready``,
+``error MSG``. ``cgjoin``: write that process's pid to the cgroup, then ``go`` (the init
+joins late, so the runtime's pages it copies during setup are not charged to the container).
+"""
 import os
 import _signal as signal
 import time
@@ -127,15 +130,23 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
         bridge_main(ctx)  # never returns
     chan.parent_close_child_ends()
     init_pid = reap = 0
+    join_pending = False
     try:
-        if cgroup is not None:
-            cgroup.add(bridge)
         chan.go()
         while True:
             msg = chan.recv()
             if msg is None:
                 raise SetupError("container init exited before it was ready")
-            if msg == "userns":
+            if msg.startswith("cgjoin "):           # bridge (cgroup namespace) or init (late)
+                if msg == "cgjoin bridge":
+                    cgroup.add(bridge)
+                    chan.go()
+                elif init_pid:
+                    cgroup.add(init_pid)
+                    chan.go()
+                else:                               # raced ahead of the bridge's "pid N"
+                    join_pending = True
+            elif msg == "userns":
                 from .namespaces import write_id_maps
                 write_id_maps(bridge, ctx.spec.linux.uid_mappings, ctx.spec.linux.gid_mappings)
                 chan.go()
@@ -151,6 +162,10 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
                         f.write(str(ctx.spec.process.oom_score_adj))
                 if on_hooks is not None:
                     on_hooks("pid", init_pid)
+                if join_pending:
+                    join_pending = False
+                    cgroup.add(init_pid)
+                    chan.go()
             elif msg == "hooks":
                 on_hooks("hooks", init_pid)
                 chan.go()
