@@ -42,6 +42,9 @@ def bridge_main(ctx):
         spec = ctx.spec
         lx = spec.linux
         ctx.chan.expect_go()
+        cgns = lx.ns("cgroup")
+        if ctx.cgjoin and cgns is not None and cgns.path is None:
+            import _socket  # noqa: F401 - for enter_cgroupns; unreadable from a user namespace
         # 1. namespaces: join the ones given by path (user first), create the others
         joined = {t for t, _ in ctx.ns_fds}
         namespaces.join(ctx.ns_fds, ("user",))
@@ -56,11 +59,13 @@ def bridge_main(ctx):
         # Late cgroup join (the runtime's own memory is not charged to the container): the
         # init joins the cgroup only after its setup (see _init). A new cgroup namespace
         # must be rooted at the container's cgroup, so the bridge joins, unshares it and
-        # the init enters it through a pidfd of the bridge before it mounts anything.
+        # passes an fd of it (SCM_RIGHTS: no ptrace access to the non-dumpable bridge is
+        # needed, which a user-namespaced init would lack) before the init mounts anything.
         hold = ctx.cgjoin and flags & sc.CLONE_NEWCGROUP
         if hold:
+            import _socket
             flags &= ~sc.CLONE_NEWCGROUP
-            ctx.cgns = (sc.pidfd_open(os.getpid()),) + os.pipe() + os.pipe()
+            ctx.cgns = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
         if flags:
             sc.unshare(flags)
         if lx.time_offsets and lx.ns("time") is not None and lx.ns("time").path is None:
@@ -71,16 +76,13 @@ def bridge_main(ctx):
         if pid == 0:
             init_main(ctx)                          # never returns
         if hold:
-            pidfd, ready_r, ready_w, done_r, done_w = ctx.cgns
-            for fd in (pidfd, ready_r, done_w):
-                os.close(fd)
+            ctx.cgns[1].close()
             ctx.chan.send("cgjoin bridge")          # the runtime places us in the cgroup
             ctx.chan.expect_go()
             sc.unshare(sc.CLONE_NEWCGROUP)
         ctx.chan.send(f"pid {pid}")
-        if hold:
-            os.write(ready_w, b"1")                 # the init may enter our cgroup namespace
-            os.read(done_r, 1)                      # EOF: it did (or it died)
+        if hold:                                    # in flight, the fd outlives us
+            send_fd(ctx.cgns[0], "/proc/self/ns/cgroup")
         os._exit(0)
     except BaseException as e:  # noqa: B036 - report everything, then die
         ctx.chan.error(e)
@@ -242,19 +244,36 @@ def _init(ctx):
     os.execve(exec_path, proc.args, env_dict(proc.env))
 
 
+def send_fd(sock, path):
+    import _socket
+    import sys
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sock.sendmsg([b"1"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
+                               fd.to_bytes(4, sys.byteorder))])
+    finally:
+        os.close(fd)
+        sock.close()
+
+
 def enter_cgroupns(ctx):
     """Enter the cgroup namespace the bridge made inside the container's cgroup."""
-    pidfd, ready_r, ready_w, done_r, done_w = ctx.cgns
+    import _socket
+    import sys
+    mine, theirs = ctx.cgns[1], ctx.cgns[0]
     ctx.cgns = None
-    os.close(ready_w)
-    os.close(done_r)
+    theirs.close()
     try:
-        if os.read(ready_r, 1) != b"1":
-            raise SetupError("cannot join the cgroup namespace: the bridge process exited")
-        sc.setns(pidfd, sc.CLONE_NEWCGROUP, "cgroup")
+        _, anc, _, _ = mine.recvmsg(1, _socket.CMSG_SPACE(4))
     finally:
-        for fd in (pidfd, ready_r, done_w):
-            os.close(fd)
+        mine.close()
+    if not anc or anc[0][1] != _socket.SCM_RIGHTS:
+        raise SetupError("cannot join the cgroup namespace: the bridge process exited")
+    fd = int.from_bytes(anc[0][2][:4], sys.byteorder)
+    try:
+        sc.setns(fd, sc.CLONE_NEWCGROUP, "cgroup")
+    finally:
+        os.close(fd)
 
 
 def join_cgroup(ctx):
