@@ -6,6 +6,8 @@ The bridge joins/creates the namespaces (a pid namespace applies to the next chi
 init, reports its pid and exits, so the init is re-parented to the caller's subreaper (the
 shim/conmon), never waited on by us. The init realizes the config, reports "ready", blocks on
 the exec fifo until ``start``, then drops privileges and execs the user's program.
+The init joins the container's cgroup late (after the rootfs; docs/cgroups.md "When the init
+joins its cgroup"), so the pages it copies from the runtime are not charged to the container.
 
 Everything needed after pivot_root (modules, shared libraries, the seccomp BPF, the capability
 plan) is imported or computed before it: the host's interpreter and libraries are gone after.
