@@ -1,83 +1,71 @@
-#!/usr/bin/env python3
-"""Memory floor: the smallest ``linux.resources.memory.limit`` at which ``ocirun run`` of
-/bin/true still exits 0 (issue 4; crun reports 512 KiB, runc failed below ~20 MiB).
+"""Memory floor (issue 4): the smallest ``linux.resources.memory.limit`` at which
+``RUNTIME run`` of /bin/true still succeeds (exit 0), by bisection over 4 KiB steps. The
+runtime's own memory must not be charged to the container. Needs root.
 
-    sudo .venv/bin/python hack/memfloor.py [--runtime PATH] [--tries 3] [--lo KiB] [--hi KiB]
-
-Bisects in 4 KiB steps; a limit counts as enough only if every one of ``--tries`` runs
-succeeds (charges vary a little run to run). Prints one line per probe and the result.
-The test rootfs is build/rootfs/busybox (hack/setup.sh)."""
+    .venv/bin/python hack/memfloor.py [--runtime PATH] [--hi BYTES]
+    python3 hack/vm/vm.py -- .venv/bin/python hack/memfloor.py     # on pure cgroup v2, in the VM
+"""
 import argparse
-import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from ociruntime.spec import default_spec  # noqa: E402
+import json  # noqa: E402
 
 
-def bundle(dirpath, limit, args):
-    from ociruntime.spec import default_spec
-    os.makedirs(dirpath, exist_ok=True)
-    rootfs = os.path.join(dirpath, "rootfs")
-    if not os.path.exists(rootfs):
-        subprocess.run(["cp", "-al", os.path.join(REPO, "build", "rootfs", "busybox"), rootfs],
-                       check=True)
-    cfg = default_spec(args=list(args), terminal=False)
-    cfg["ociVersion"] = "1.0.2"   # crun 1.8 refuses newer ones
-    cfg["linux"]["resources"] = {"memory": {"limit": limit, "swap": limit}}
-    with open(os.path.join(dirpath, "config.json"), "w") as f:
-        json.dump(cfg, f)
-
-
-def probe(runtime, root, work, limit, tries, args, n=[0]):
-    bundle(work, limit, args)
-    for _ in range(tries):
-        n[0] += 1
-        cid = f"memfloor-{os.getpid()}-{n[0]}"
-        p = subprocess.run([runtime, "--root", root, "run", "-b", work, cid],
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True)
-        subprocess.run([runtime, "--root", root, "delete", "--force", cid],
-                       capture_output=True)
-        if p.returncode != 0:
-            return False, (p.stderr.strip().splitlines() or [f"exit {p.returncode}"])[-1]
-    return True, ""
+def trial(runtime, bundle, root, limit, swap):
+    spec = default_spec(args=["/bin/true"], terminal=False)
+    spec["linux"]["resources"]["memory"] = {"limit": limit, **({"swap": limit} if swap else {})}
+    spec["linux"]["cgroupsPath"] = f"/memfloor-{uuid.uuid4().hex[:8]}"
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(spec, f)
+    cid = f"memfloor-{uuid.uuid4().hex[:8]}"
+    p = subprocess.run([runtime, "--root", root, "run", "-b", bundle, cid],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    subprocess.run([runtime, "--root", root, "delete", "--force", cid], capture_output=True)
+    msg = (p.stderr or p.stdout).strip().splitlines()[-1:]
+    return p.returncode == 0, [f"exit {p.returncode}" + (f": {msg[0]}" if msg else "")]
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runtime", default=os.path.join(REPO, ".venv", "bin", "ocirun"))
-    ap.add_argument("--tries", type=int, default=3)
-    ap.add_argument("--lo", type=int, default=64, help="KiB known (or assumed) to fail")
-    ap.add_argument("--hi", type=int, default=32768, help="KiB known to succeed")
-    ap.add_argument("args", nargs="*", default=["/bin/true"])
+    ap.add_argument("--hi", type=int, default=64 << 20, help="a limit that must work")
     a = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="memfloor-")
-    root, work = os.path.join(tmp, "state"), os.path.join(tmp, "bundle")
+    swap = os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes") or \
+        os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    work = tempfile.mkdtemp(prefix="memfloor-")
     try:
-        ok, why = probe(a.runtime, root, work, a.hi << 10, a.tries, a.args)
-        print(f"{a.hi:6d} KiB: {'ok' if ok else 'FAIL ' + why}", flush=True)
+        bundle = os.path.join(work, "b")
+        os.mkdir(bundle)
+        shutil.copytree(os.environ.get("OCIRUN_TEST_ROOTFS",
+                                       os.path.join(REPO, "build", "rootfs", "busybox")),
+                        os.path.join(bundle, "rootfs"), symlinks=True)
+        root = os.path.join(work, "state")
+        ok, why = trial(a.runtime, bundle, root, a.hi, swap)
         if not ok:
-            print("the upper bound already fails; raise --hi")
-            return 1
-        lo, hi = a.lo // 4, a.hi // 4          # in pages
+            sys.exit(f"memfloor: fails even at {a.hi} bytes: {why[0]}")
+        lo, hi = 0, a.hi // 4096                       # in pages: lo fails (or 0), hi works
+        last_err = ""
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            ok, why = probe(a.runtime, root, work, mid * 4096, a.tries, a.args)
-            print(f"{mid * 4:6d} KiB: {'ok' if ok else 'FAIL ' + why}", flush=True)
+            ok, why = trial(a.runtime, bundle, root, mid * 4096, swap)
             if ok:
                 hi = mid
             else:
-                lo = mid
-        print(f"memory floor ({os.path.basename(a.runtime)} run {' '.join(a.args)}): "
-              f"{hi * 4} KiB ({hi * 4 / 1024:.2f} MiB)")
-        return 0
+                lo, last_err = mid, why[0]
+        mode = "v2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "v1/hybrid"
+        print(f"{os.path.basename(a.runtime)} ({mode}): smallest memory.limit for run /bin/true = "
+              f"{hi * 4096} bytes ({hi * 4 } KiB); at {lo * 4} KiB: {last_err or '-'}")
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
