@@ -123,19 +123,19 @@ def _init(ctx):
     spec = ctx.spec
     proc = spec.process
     lx = spec.linux
+    if ctx.terminal:
+        os.setsid()
+
+    # 2. hooks that run in the runtime namespace once the namespaces exist
+    # (first the cgroup: joined as late as possible, after the rootfs, unless a hook may look
+    # at our cgroup or /sys/fs/cgroup is a bind of our own cgroup (no cgroup namespace))
     if ctx.cgns is not None:
         enter_cgroupns(ctx)
-    # the cgroup: joined as late as possible (after the rootfs), unless a hook may look at
-    # our cgroup or /sys/fs/cgroup is a bind of our own cgroup (no cgroup namespace)
     late_join = ctx.cgjoin and not (
         ctx.hooks.prestart or ctx.hooks.create_runtime or ctx.hooks.create_container or
         (lx.ns("cgroup") is None and any(m.type == "cgroup" for m in spec.mounts)))
     if ctx.cgjoin and not late_join:
         join_cgroup(ctx)
-    if ctx.terminal:
-        os.setsid()
-
-    # 2. hooks that run in the runtime namespace once the namespaces exist
     if ctx.hooks.prestart or ctx.hooks.create_runtime:
         ctx.chan.send("hooks")
         ctx.chan.expect_go()

@@ -123,6 +123,7 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
     it is ready; raises SetupError with the init's message on failure (after killing it)."""
     from .init import bridge_main
     chan = ctx.chan
+    join_pending = False    # the init's "cgjoin" raced ahead of the bridge's "pid N"
     bridge = os.fork()
     if bridge == 0:
         os.close(chan.up_r)
@@ -130,7 +131,6 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
         bridge_main(ctx)  # never returns
     chan.parent_close_child_ends()
     init_pid = reap = 0
-    join_pending = False
     try:
         chan.go()
         while True:
@@ -144,7 +144,7 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
                 elif init_pid:
                     cgroup.add(init_pid)
                     chan.go()
-                else:                               # raced ahead of the bridge's "pid N"
+                else:
                     join_pending = True
             elif msg == "userns":
                 from .namespaces import write_id_maps
@@ -157,15 +157,15 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
                 except BrokenPipeError:
                     pass
                 reap, bridge = bridge, 0  # reaped once the init is ready: overlaps its work
+                if join_pending:
+                    join_pending = False
+                    cgroup.add(init_pid)
+                    chan.go()
                 if ctx.spec.process.oom_score_adj is not None:
                     with open(f"/proc/{init_pid}/oom_score_adj", "w") as f:
                         f.write(str(ctx.spec.process.oom_score_adj))
                 if on_hooks is not None:
                     on_hooks("pid", init_pid)
-                if join_pending:
-                    join_pending = False
-                    cgroup.add(init_pid)
-                    chan.go()
             elif msg == "hooks":
                 on_hooks("hooks", init_pid)
                 chan.go()
