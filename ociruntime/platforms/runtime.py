@@ -166,3 +166,12 @@ class PlatformRuntime:
 
     def features(self):
         return self.platform.features()
+
+    def __getattr__(self, name):
+        """exec, pause, resume, update, events, checkpoint, restore…: Linux only."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def unsupported(*_a, **_k):
+            raise Unsupported(f"{name} is not supported on {self.platform.name}")
+        return unsupported

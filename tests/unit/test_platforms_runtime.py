@@ -126,3 +126,9 @@ def test_cli_uses_the_platform_seam_off_linux(tmp_path, monkeypatch, capsys):
     assert json.loads(capsys.readouterr().out)["status"] == "created"
     assert cli.main(["--root", root, "delete", "--force", "c6"]) in (0, None)
     assert os.listdir(root) == []
+
+
+def test_linux_only_operations_are_refused(rt):
+    for op in ("exec", "pause", "update", "checkpoint"):
+        with pytest.raises(Unsupported, match=f"{op} is not supported on posix-test"):
+            getattr(rt, op)("c7")
