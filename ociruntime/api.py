@@ -453,8 +453,11 @@ class Runtime:
                     from .linux.relay import ConsolePair
                     pair = ConsolePair(min_fd)
                     ctx.console_fd = pair.child_fd()
-            lexec.join_for_children(ctx.ns_fds)
-            pid = lexec.spawn(ctx)
+            saved = lexec.join_for_children(ctx.ns_fds)
+            try:
+                pid = lexec.spawn(ctx)
+            finally:
+                lexec.restore_for_children(saved)
         except BaseException:
             if pair is not None:
                 pair.close()

@@ -78,10 +78,24 @@ def open_namespaces(pid):
 
 
 def join_for_children(ns_fds):
-    """pid and time namespaces: setns sets them for the caller's future children only."""
+    """pid and time namespaces: setns sets them for the caller's future children only.
+    Returns what ``restore_for_children`` needs to put the caller back (an API caller keeps
+    forking after exec: its children must not land in the container)."""
+    saved = []
     for t, fd in ns_fds:
         if t in ("pid", "time"):
+            saved.append((t, os.open(f"/proc/self/ns/{PROC_NAMES[t]}",
+                                     os.O_RDONLY | os.O_CLOEXEC)))
             sc.setns(fd, FLAGS[t], what=f"setns {t}")
+    return saved
+
+
+def restore_for_children(saved):
+    for t, fd in saved:
+        try:
+            sc.setns(fd, FLAGS[t], what=f"setns {t}")
+        finally:
+            os.close(fd)
 
 
 def cgroup_procs_files(dirs, sub=None):
