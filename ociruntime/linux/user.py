@@ -71,7 +71,8 @@ def parse_user_arg(s):
                 uid = n
             else:
                 gid = n
-        elif part.startswith("-") or "/" in part or any(c.isspace() for c in part):
+        elif part.startswith("-") or "/" in part or ":" in part or \
+                any(c.isspace() for c in part):
             raise OciError(f"invalid user {s!r}: {part!r} is neither a number nor a name")
         elif kind == "uid":
             uname = part
