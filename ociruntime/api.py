@@ -440,9 +440,9 @@ class Runtime:
             except OSError:
                 raise StateError("cannot exec in a stopped container") from None
             if c.data.get("cgroup"):
-                mgr = _cgroup_manager(c.data["cgroup"])
-                files = lexec.cgroup_procs_files(mgr.paths, cgroup)
-                ctx.cgroup_fds = [above(fd, min_fd) for fd in lexec.open_cgroup_fds(files)]
+                ctx.cgroup2_fd, ctx.cgroup_fds = lexec.open_cgroups(
+                    lexec.cgroup_dirs(lexec.state_cgroup_dirs(c.data["cgroup"]), cgroup),
+                    min_fd)
             elif cgroup:
                 raise OciError("--cgroup: the container has no cgroup")
             if proc.terminal:
@@ -463,7 +463,7 @@ class Runtime:
                 pair.close()
             raise
         finally:
-            for fd in [pidfd, ctx.root_fd, ctx.console_fd] + ctx.cgroup_fds + \
+            for fd in [pidfd, ctx.root_fd, ctx.console_fd, ctx.cgroup2_fd] + ctx.cgroup_fds + \
                     [fd for _, fd in ctx.ns_fds]:
                 if fd is not None and fd >= 0:
                     os.close(fd)

@@ -8,7 +8,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 from ociruntime.cli.commands import COMMANDS  # noqa: E402
 from ociruntime.cli.parser import parse_flags  # noqa: E402
 from ociruntime.errors import OciError, SetupError  # noqa: E402
-from ociruntime.linux.exec import cgroup_procs_files  # noqa: E402
+from ociruntime.linux.exec import cgroup_dirs, state_cgroup_dirs  # noqa: E402
 from ociruntime.linux.user import lookup, lookup_group, parse_user_arg  # noqa: E402
 
 
@@ -50,17 +50,19 @@ def test_cgroup_sub_selection(tmp_path):
         d = tmp_path / (k or "unified") / "c"
         (d / "sub").mkdir(parents=True)
         dirs[k] = str(d)
-    assert cgroup_procs_files(dirs) == [dirs[k] + "/cgroup.procs" for k in dirs]
-    assert cgroup_procs_files(dirs, ["sub"]) == [dirs[k] + "/sub/cgroup.procs" for k in dirs]
-    got = cgroup_procs_files(dirs, ["memory,cpu:/sub/"])
-    assert got == [dirs["memory"] + "/sub/cgroup.procs", dirs["cpu"] + "/sub/cgroup.procs",
-                   dirs[""] + "/cgroup.procs"]
+    assert cgroup_dirs(dirs) == dirs
+    assert cgroup_dirs(dirs, ["sub"]) == {k: d + "/sub" for k, d in dirs.items()}
+    assert cgroup_dirs(dirs, ["memory,cpu:/sub/"]) == {
+        "memory": dirs["memory"] + "/sub", "cpu": dirs["cpu"] + "/sub", "": dirs[""]}
+    # co-mounted controllers (cpu,cpuacct) share a directory: joined once
+    shared = dict(dirs, cpuacct=dirs["cpu"])
+    assert list(cgroup_dirs(shared)) == ["memory", "cpu", ""]
     with pytest.raises(SetupError, match="does not exist"):
-        cgroup_procs_files(dirs, ["nosuch"])
+        cgroup_dirs(dirs, ["nosuch"])
     with pytest.raises(SetupError, match="inside"):
-        cgroup_procs_files(dirs, ["sub/../../x"])
+        cgroup_dirs(dirs, ["sub/../../x"])
     with pytest.raises(SetupError, match="controller 'pids'"):
-        cgroup_procs_files(dirs, ["pids:sub"])
+        cgroup_dirs(dirs, ["pids:sub"])
 
 
 def test_exec_options_stop_at_the_container_id():
@@ -74,3 +76,13 @@ def test_exec_options_stop_at_the_container_id():
     assert (v["user"], v["additional_gids"], v["cap"]) == ("1:2", ["5"], ["CAP_KILL",
                                                                         "CAP_CHOWN"])
     assert not COMMANDS["run"].stop_at_positional   # other commands: flags anywhere
+
+
+def test_state_cgroup_dirs_match_the_managers():
+    from ociruntime.linux.cgroups.v1 import V1Manager
+    from ociruntime.linux.cgroups.v2 import V2Manager
+    v1 = V1Manager({"memory": "/sys/fs/cgroup/memory/x", "": "/sys/fs/cgroup/unified/x"},
+                   hybrid=True)
+    assert state_cgroup_dirs(v1.to_state()) == v1.paths
+    v2 = V2Manager("/sys/fs/cgroup/x")
+    assert state_cgroup_dirs(v2.to_state()) == v2.paths == {"": "/sys/fs/cgroup/x"}
