@@ -366,3 +366,20 @@ def test_api_exec(ocirun, running):
     assert subprocess.run(["true"]).returncode == 0
     assert os.readlink("/proc/self/ns/pid_for_children") == os.readlink("/proc/self/ns/pid")
     rt.delete("exec-api", force=True)
+
+
+def test_foreground_exec_forwards_signals(ocirun, running):
+    running("exec-sig")
+    p = subprocess.Popen([OCIRUN, "--root", ocirun.root, "exec", "exec-sig", "sleep", "100"],
+                         stdin=subprocess.DEVNULL)
+    pids = []
+    for _ in range(300):   # wait until the exec'd sleep is in the container
+        pids = json.loads(ocirun.ok("ps", "--format", "json", "exec-sig").stdout)
+        if len(pids) == 2:
+            break
+        time.sleep(0.01)
+    assert len(pids) == 2
+    time.sleep(0.1)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(10) == 128 + signal.SIGTERM
+    ocirun.ok("delete", "-f", "exec-sig")
