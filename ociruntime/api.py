@@ -468,7 +468,14 @@ class Runtime:
                 if fd is not None and fd >= 0:
                     os.close(fd)
         if pid_file:
-            _write_pid_file(pid_file, pid)
+            try:
+                _write_pid_file(pid_file, pid)
+            except OSError as e:     # leave nothing behind: the process goes too
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                if pair is not None:
+                    pair.close()
+                raise OciError(f"write pid file {pid_file}: {e.strerror}") from None
         if detach:
             return pid
         fwd = _forward_signals(pid)

@@ -85,11 +85,15 @@ def join_for_children(ns_fds):
     Returns what ``restore_for_children`` needs to put the caller back (an API caller keeps
     forking after exec: its children must not land in the container)."""
     saved = []
-    for t, fd in ns_fds:
-        if t in ("pid", "time"):
-            saved.append((t, os.open(f"/proc/self/ns/{PROC_NAMES[t]}",
-                                     os.O_RDONLY | os.O_CLOEXEC)))
-            sc.setns(fd, FLAGS[t], what=f"setns {t}")
+    try:
+        for t, fd in ns_fds:
+            if t in ("pid", "time"):
+                saved.append((t, os.open(f"/proc/self/ns/{PROC_NAMES[t]}",
+                                         os.O_RDONLY | os.O_CLOEXEC)))
+                sc.setns(fd, FLAGS[t], what=f"setns {t}")
+    except BaseException:
+        restore_for_children(saved)
+        raise
     return saved
 
 

@@ -15,9 +15,9 @@ import os
 import _signal as signal
 
 from . import syscalls as sc
-from . import terminal
 
 TIOCGWINSZ = 0x5413
+TIOCSWINSZ = 0x5414
 
 
 class ConsolePair:
@@ -76,7 +76,7 @@ def copy_winsize(src, master):
         ws = fcntl.ioctl(src, TIOCGWINSZ, b"\0" * 8)
     except OSError:
         return False
-    fcntl.ioctl(master, terminal.TIOCSWINSZ, ws)
+    fcntl.ioctl(master, TIOCSWINSZ, ws)
     return True
 
 
@@ -114,11 +114,10 @@ def _pump(master, pidfd, stdin, stdout, tty_in, select, termios):
     HUP = select.POLLHUP | select.POLLERR | select.POLLNVAL
     p.register(master, IN)
     p.register(pidfd, IN)
-    stdin_open = True
     try:
         p.register(stdin, IN)
     except (OSError, ValueError):
-        stdin_open = False
+        pass
     pending = b""
     master_open = True
     while master_open:
@@ -151,7 +150,6 @@ def _pump(master, pidfd, stdin, stdout, tty_in, select, termios):
                         data = b""
                 if not data:
                     p.unregister(stdin)
-                    stdin_open = False
                     if not tty_in:
                         try:
                             data = termios.tcgetattr(master)[6][termios.VEOF]
@@ -164,7 +162,6 @@ def _pump(master, pidfd, stdin, stdout, tty_in, select, termios):
     p2 = select.poll()
     p2.register(pidfd, IN)
     p2.poll()
-    _ = stdin_open
 
 
 def _write_some(fd, data):

@@ -383,3 +383,13 @@ def test_foreground_exec_forwards_signals(ocirun, running):
     p.send_signal(signal.SIGTERM)
     assert p.wait(10) == 128 + signal.SIGTERM
     ocirun.ok("delete", "-f", "exec-sig")
+
+
+def test_pid_file_failure_leaves_no_process(ocirun, running, tmp_path):
+    running("exec-pf")
+    p = ocirun("exec", "-d", "--pid-file", tmp_path / "no" / "such" / "pid", "exec-pf",
+               "sleep", "100", stdin=subprocess.DEVNULL)
+    assert p.returncode == 1 and "pid file" in p.stderr
+    assert json.loads(ocirun.ok("ps", "--format", "json", "exec-pf").stdout) == \
+        [ocirun.state("exec-pf")["pid"]]
+    ocirun.ok("delete", "-f", "exec-pf")
