@@ -43,7 +43,10 @@ class Runtime:
 
     # ------------------------------------------------------------------------------ create
     def create(self, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
-               preserve_fds=0, no_new_keyring=False, _console_fd=None):
+               preserve_fds=0, no_new_keyring=False, _console_fd=None, best_effort=False):
+        """Create ``cid`` from ``bundle``. ``best_effort`` is accepted for the platform seam's
+        sake: Linux enforces everything config.json asks for or refuses it, nothing is ever
+        dropped, so the flag changes nothing here (see docs/platforms.md)."""
         from .config.model import load_bundle
         from .linux import capabilities, namespaces, process
         from .linux.init import InitContext
@@ -335,7 +338,8 @@ class Runtime:
 
     # ------------------------------------------------------------------------------ run
     def run(self, cid, bundle, detach=False, keep=False, no_subreaper=False, pid_file=None,
-            console_socket=None, no_pivot=False, preserve_fds=0, no_new_keyring=False):
+            console_socket=None, no_pivot=False, preserve_fds=0, no_new_keyring=False,
+            best_effort=False):
         """create + start; in the foreground wait for the init and return its exit status
         (128+signal), then delete unless ``keep``."""
         from .linux import syscalls as sc
