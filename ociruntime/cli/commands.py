@@ -3,6 +3,7 @@ import os
 import sys
 
 from ..errors import OciError, Unsupported
+from .cmd_exec import do_exec
 from .parser import Command, Flag, UsageError
 
 CREATE_FLAGS = [
@@ -239,8 +240,8 @@ COMMANDS = {c.name: c for c in [
             "", "list containers", 0, 0),
     Command("ps", do_ps, [Flag("format|f", default="table", help="table or json")],
             "<container-id> [ps options]", "list the processes of a container", 1, -1),
-    Command("exec", _later("exec", 3), EXEC_FLAGS, "<container-id> [command...]",
-            "execute a new process inside a container", 1, -1),
+    Command("exec", do_exec, EXEC_FLAGS, "<container-id> [command...]",
+            "execute a new process inside a container", 1, -1, stop_at_positional=True),
     Command("pause", _later("pause", 3), [], "<container-id>", "freeze all processes", 1, 1),
     Command("resume", _later("resume", 3), [], "<container-id>", "thaw all processes", 1, 1),
     Command("update", _later("update", 4), UPDATE_FLAGS, "<container-id>",

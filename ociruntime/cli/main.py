@@ -87,7 +87,7 @@ def main(argv=None):
         cmd = COMMANDS.get(name)
         if cmd is None:
             raise UsageError(f"no such command: {name}")
-        vals, pos, helped = parse_flags(cmd.flags, args)
+        vals, pos, helped = parse_flags(cmd.flags, args, cmd.stop_at_positional)
         if helped:
             sys.stdout.write(usage("ocirun", cmd))
             return 0
