@@ -2,8 +2,10 @@
 import os
 import sys
 
-from ..errors import OciError, Unsupported
+from ..errors import OciError
+from .cmd_exec import do_exec
 from .parser import Command, Flag, UsageError
+from . import cmd_resources as _res
 
 CREATE_FLAGS = [
     Flag("bundle|b", default=".", help="path to the root of the bundle directory"),
@@ -13,6 +15,8 @@ CREATE_FLAGS = [
     Flag("no-pivot", "bool", False, help="do not use pivot_root (MS_MOVE + chroot instead)"),
     Flag("no-new-keyring", "bool", False, help="do not create a new session keyring"),
     Flag("preserve-fds", "int", 0, help="pass N additional fds (3..3+N-1) to the container"),
+    Flag("best-effort", "bool", False,
+         help="run even if the platform cannot enforce everything (warns what is dropped)"),
 ]
 
 
@@ -38,7 +42,8 @@ def _send_pidfd(path, pid):
 def do_create(ctx, v, pos):
     pid = ctx.rt.create(pos[0], v["bundle"], pid_file=v["pid_file"],
                         console_socket=v["console_socket"], no_pivot=v["no_pivot"],
-                        preserve_fds=v["preserve_fds"], no_new_keyring=v["no_new_keyring"])
+                        preserve_fds=v["preserve_fds"], no_new_keyring=v["no_new_keyring"],
+                        best_effort=v["best_effort"])
     if v["pidfd_socket"]:
         _send_pidfd(v["pidfd_socket"], pid)
 
@@ -51,7 +56,8 @@ def do_run(ctx, v, pos):
     return ctx.rt.run(pos[0], v["bundle"], detach=v["detach"], keep=v["keep"],
                       no_subreaper=v["no_subreaper"], pid_file=v["pid_file"],
                       console_socket=v["console_socket"], no_pivot=v["no_pivot"],
-                      preserve_fds=v["preserve_fds"], no_new_keyring=v["no_new_keyring"])
+                      preserve_fds=v["preserve_fds"], no_new_keyring=v["no_new_keyring"],
+                      best_effort=v["best_effort"])
 
 
 def do_state(ctx, v, pos):
@@ -126,15 +132,11 @@ def do_spec(ctx, v, pos):
 
 
 def do_features(ctx, v, pos):
+    if not sys.platform.startswith("linux"):
+        _jsonout(ctx.rt.features())
+        return
     from ..features import features
     _jsonout(features())
-
-
-def _later(what, issue):
-    def f(ctx, v, pos):
-        raise Unsupported(f"{what} is not implemented yet in this version of ocirun "
-                          f"(tracked in issue {issue})")
-    return f
 
 
 def _criu_opts(ctx, v):
@@ -209,24 +211,6 @@ EXEC_FLAGS = [
     Flag("cgroup", many=True, help="run in a sub-cgroup ([controller:]path)"),
     Flag("ignore-paused", "bool", False, help="allow exec in a paused container"),
 ]
-UPDATE_FLAGS = [
-    Flag("resources|r", default=None, help="path to a LinuxResources JSON file ('-' = stdin)"),
-    Flag("memory", default=None, help="memory limit (bytes)"),
-    Flag("memory-reservation", default=None, help="memory reservation"),
-    Flag("memory-swap", default=None, help="memory+swap limit"),
-    Flag("cpu-shares", default=None, help="CPU shares"),
-    Flag("cpu-quota", default=None, help="CFS quota"),
-    Flag("cpu-period", default=None, help="CFS period"),
-    Flag("cpu-rt-runtime", default=None, help="RT runtime"),
-    Flag("cpu-rt-period", default=None, help="RT period"),
-    Flag("cpuset-cpus", default=None, help="CPUs to use"),
-    Flag("cpuset-mems", default=None, help="memory nodes to use"),
-    Flag("pids-limit", default=None, help="maximum number of pids"),
-    Flag("blkio-weight", default=None, help="blkio weight"),
-    Flag("l3-cache-schema", default=None, help="intel RDT L3 schema"),
-    Flag("mem-bw-schema", default=None, help="intel RDT memory bandwidth schema"),
-]
-
 COMMANDS = {c.name: c for c in [
     Command("create", do_create, CREATE_FLAGS, "<container-id>",
             "create a container (stopped at the exec fifo until start)", 1, 1),
@@ -248,16 +232,14 @@ COMMANDS = {c.name: c for c in [
             "", "list containers", 0, 0),
     Command("ps", do_ps, [Flag("format|f", default="table", help="table or json")],
             "<container-id> [ps options]", "list the processes of a container", 1, -1),
-    Command("exec", _later("exec", 3), EXEC_FLAGS, "<container-id> [command...]",
-            "execute a new process inside a container", 1, -1),
-    Command("pause", _later("pause", 3), [], "<container-id>", "freeze all processes", 1, 1),
-    Command("resume", _later("resume", 3), [], "<container-id>", "thaw all processes", 1, 1),
-    Command("update", _later("update", 4), UPDATE_FLAGS, "<container-id>",
+    Command("exec", do_exec, EXEC_FLAGS, "<container-id> [command...]",
+            "execute a new process inside a container", 1, -1, stop_at_positional=True),
+    Command("pause", _res.do_pause, [], "<container-id>", "freeze all processes", 1, 1),
+    Command("resume", _res.do_resume, [], "<container-id>", "thaw all processes", 1, 1),
+    Command("update", _res.do_update, _res.UPDATE_FLAGS, "<container-id>",
             "update a container's resource limits", 1, 1),
-    Command("events", _later("events", 4), [
-        Flag("interval", default="5s", help="stats interval"),
-        Flag("stats", "bool", False, help="display the stats once and exit")],
-        "<container-id>", "container events and stats", 1, 1),
+    Command("events", _res.do_events, _res.EVENTS_FLAGS, "<container-id>",
+            "container events (OOM) and stats", 1, 1),
     Command("checkpoint", do_checkpoint, CHECKPOINT_FLAGS, "<container-id>",
             "checkpoint a running container (CRIU)", 1, 1),
     Command("restore", do_restore, RESTORE_FLAGS, "<container-id>",
