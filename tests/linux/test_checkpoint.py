@@ -132,7 +132,16 @@ def test_checkpoint_restore_keeps_counting(ocirun, make_bundle, tmp_path, criu):
     # the restored process writes into the pipe given to restore (descriptors.json)
     assert out.last(above=before) > before
     out.close()
-    # behaves like a created+started container: kill, state, delete
+    # behaves like a created+started container: exec, pause/resume, kill, state, delete
+    p = ocirun.ok("exec", cid, "cat", "/dev/shm/count")
+    assert int(p.stdout.strip()) >= first
+    ocirun.ok("pause", cid)
+    assert ocirun.state(cid)["status"] == "paused"
+    n = _count(pid)
+    time.sleep(0.3)
+    assert _count(pid) == n
+    ocirun.ok("resume", cid)
+    _wait_count(pid, n + 2)
     ocirun.ok("kill", cid, "KILL")
     for _ in range(100):
         if ocirun.state(cid)["status"] == "stopped":
@@ -482,3 +491,20 @@ def test_terminal_container(ocirun, make_bundle, tmp_path, criu):
     ocirun.ok("delete", "--force", "criu-tty")
     cs2.close()
     assert _cgroup_gone("criu-tty")
+
+
+def test_checkpoint_paused_container(ocirun, make_bundle, tmp_path, criu):
+    """A paused container is dumped through its frozen cgroup (--freeze-cgroup) and stays
+    paused with --leave-running; its restored copy runs."""
+    b, out = _counter(ocirun, make_bundle, tmp_path, "criu-paused")
+    out.close()
+    ocirun.ok("pause", "criu-paused")
+    ocirun.ok("checkpoint", "--leave-running", "--image-path", tmp_path / "img", "criu-paused")
+    assert ocirun.state("criu-paused")["status"] == "paused"
+    Piped(ocirun, tmp_path, "restore", "-d", "--image-path", tmp_path / "img", "-b", b.path,
+          "criu-thawed").check().close()
+    assert ocirun.state("criu-thawed")["status"] == "running"
+    pid = _pid(ocirun, "criu-thawed")
+    _wait_count(pid, _count(pid) + 2)
+    for cid in ("criu-paused", "criu-thawed"):
+        ocirun.ok("delete", "--force", cid)
