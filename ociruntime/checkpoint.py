@@ -240,7 +240,11 @@ def checkpoint(rt, cid, o):
         if terminal:   # the pty's master is outside: only the RPC has orphan_pts_master
             rc = _run_rpc(cmd, preexec)
         else:
-            rc = _run(cmd, pass_fds=pass_fds, preexec=preexec)
+            errs = []
+            rc = _run(cmd, pass_fds=pass_fds, preexec=preexec, errors=errs)
+            if rc != 0 and errs:      # failed before its log was opened
+                raise CriuError(f"criu {'pre-dump' if o.pre_dump else 'dump'} failed "
+                                f"(exit status {rc}): {errs[0]}")
         log = os.path.join(work, "pre-dump.log" if o.pre_dump else "dump.log")
         if rc != 0:
             alive = c.init_alive()
@@ -260,11 +264,16 @@ def _debug(rt, cmd):
         sys.stderr.write("ocirun: debug: " + " ".join(cmd) + "\n")
 
 
-def _run(cmd, pass_fds=(), preexec=None, inherit_stdio=False):
+def _run(cmd, pass_fds=(), preexec=None, inherit_stdio=False, errors=None):
     """fork + exec criu and wait for it (no ``subprocess``: it pulls re, locale, enum: ~10 ms).
-    criu's diagnostics go to its log file. ``inherit_stdio``: criu gets our fds 0-2 (restore
-    hands them to the container with --inherit-fd); else they are /dev/null."""
+    criu's diagnostics go to its log file; what it prints on stderr before the log exists
+    (a bad option in a config file) is appended to ``errors`` (a list) when given.
+    ``inherit_stdio``: criu gets our fds 0-2 (restore hands them to the container with
+    --inherit-fd); else they are /dev/null."""
     r, w = os.pipe()          # CLOEXEC: closed by a successful exec, carries errno otherwise
+    er = ew = -1
+    if errors is not None and not inherit_stdio:
+        er, ew = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
@@ -272,7 +281,7 @@ def _run(cmd, pass_fds=(), preexec=None, inherit_stdio=False):
             if not inherit_stdio:
                 null = os.open("/dev/null", os.O_RDWR)
                 for fd in (0, 1, 2):
-                    os.dup2(null, fd)
+                    os.dup2(ew if fd == 2 and ew >= 0 else null, fd)
             for fd in pass_fds:
                 os.set_inheritable(fd, True)
             if preexec is not None:
@@ -284,15 +293,18 @@ def _run(cmd, pass_fds=(), preexec=None, inherit_stdio=False):
             os.write(w, b"1")
         os._exit(127)
     os.close(w)
+    if ew >= 0:
+        os.close(ew)
     try:
-        err = b""
-        while True:
-            chunk = os.read(r, 64)
-            if not chunk:
-                break
-            err += chunk
+        err = _read_all(r)
+        if er >= 0:
+            text = _read_all(er, limit=1 << 16).decode(errors="replace").strip()
+            if text:
+                errors.append(text.splitlines()[0])
     finally:
         os.close(r)
+        if er >= 0:
+            os.close(er)
     while True:
         try:
             _, status = os.waitpid(pid, 0)
@@ -302,6 +314,16 @@ def _run(cmd, pass_fds=(), preexec=None, inherit_stdio=False):
     if err:
         raise CriuError(f"cannot run {cmd[0]}: {os.strerror(int(err))}")
     return os.waitstatus_to_exitcode(status)
+
+
+def _read_all(fd, limit=None):
+    out = b""
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return out
+        if limit is None or len(out) < limit:
+            out += chunk
 
 
 def _run_rpc(cmd, preexec, on_pts_master=None, out_pid=None):

@@ -508,3 +508,26 @@ def test_checkpoint_paused_container(ocirun, make_bundle, tmp_path, criu):
     _wait_count(pid, _count(pid) + 2)
     for cid in ("criu-paused", "criu-thawed"):
         ocirun.ok("delete", "--force", cid)
+
+
+def test_criu_config_annotation(ocirun, make_bundle, tmp_path, criu):
+    """org.criu.config names a CRIU config file (criu --config): a file CRIU rejects makes
+    the dump fail (proof it is read); an empty value means no file."""
+    bad = tmp_path / "bad.conf"
+    bad.write_text("no-such-criu-option\n")
+    b = make_bundle(args=COUNTER)
+    b.config["annotations"] = {"org.criu.config": str(bad)}
+    b.write()
+    Piped(ocirun, tmp_path, "run", "-d", "-b", b.path, "criu-conf").check().close()
+    _wait_count(_pid(ocirun, "criu-conf"), 2)
+    p = ocirun("checkpoint", "--leave-running", "--image-path", tmp_path / "i1", "criu-conf")
+    assert p.returncode == 1 and "criu dump failed" in p.stderr, p.stderr
+    assert "no-such-criu-option" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert ocirun.state("criu-conf")["status"] == "running"
+    ocirun.ok("delete", "--force", "criu-conf")
+    b.config["annotations"] = {"org.criu.config": ""}
+    b.write()
+    Piped(ocirun, tmp_path, "run", "-d", "-b", b.path, "criu-conf").check().close()
+    _wait_count(_pid(ocirun, "criu-conf"), 2)
+    ocirun.ok("checkpoint", "--leave-running", "--image-path", tmp_path / "i2", "criu-conf")
+    ocirun.ok("delete", "--force", "criu-conf")
