@@ -531,3 +531,42 @@ def test_criu_config_annotation(ocirun, make_bundle, tmp_path, criu):
     _wait_count(_pid(ocirun, "criu-conf"), 2)
     ocirun.ok("checkpoint", "--leave-running", "--image-path", tmp_path / "i2", "criu-conf")
     ocirun.ok("delete", "--force", "criu-conf")
+
+
+def test_bind_mount_external_and_failed_restore_cleans_up(ocirun, make_bundle, tmp_path, criu):
+    """A bind mount is external: restore binds the config's source again (the restored
+    process writes through it); with the source gone, restore fails in one line and leaves
+    no state entry and no cgroup."""
+    data = tmp_path / "data"
+    data.mkdir()
+    b = make_bundle(args=["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /data/n; "
+                                      "echo $i > /dev/shm/count; sleep 0.05; done"])
+    b.config["mounts"].append({"destination": "/data", "type": "bind", "source": str(data),
+                               "options": ["rbind", "rw"]})
+    b.write()
+    Piped(ocirun, tmp_path, "run", "-d", "-b", b.path, "criu-bind").check().close()
+    _wait_count(_pid(ocirun, "criu-bind"), 2)
+    img = tmp_path / "img"
+    ocirun.ok("checkpoint", "--leave-running", "--image-path", img, "criu-bind")
+    ocirun.ok("delete", "--force", "criu-bind")
+    data2 = tmp_path / "data2"          # restore maps /data to the config's (new) source
+    data2.mkdir()
+    b.config["mounts"][-1]["source"] = str(data2)
+    b.write()
+    Piped(ocirun, tmp_path, "restore", "-d", "--image-path", img, "-b", b.path,
+          "criu-bind").check().close()
+    end = time.time() + 10
+    while not (data2 / "n").exists() and time.time() < end:
+        time.sleep(0.05)
+    assert (data2 / "n").exists(), "the restored process does not write to the new source"
+    ocirun.ok("delete", "--force", "criu-bind")
+    b.config["mounts"][-1]["source"] = str(tmp_path / "gone")
+    b.write()
+    p = Piped(ocirun, tmp_path, "restore", "-d", "--image-path", img, "-b", b.path,
+              "criu-bind")
+    p.close()
+    assert p.returncode == 1 and "criu restore failed" in p.stderr
+    assert f"log file: {img}/restore.log" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "criu-bind" not in ocirun.ids()
+    assert _cgroup_gone("criu-bind")
