@@ -570,3 +570,29 @@ def test_bind_mount_external_and_failed_restore_cleans_up(ocirun, make_bundle, t
     assert len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert "criu-bind" not in ocirun.ids()
     assert _cgroup_gone("criu-bind")
+
+
+def test_python_api(ocirun, make_bundle, tmp_path, criu):
+    from ociruntime.api import Runtime
+    b = make_bundle(args=COUNTER)
+    _piped_both(ocirun, "run", "-d", "-b", b.path, "criu-api")
+    _wait_count(_pid(ocirun, "criu-api"), 2)
+    rt = Runtime(root=ocirun.root)
+    rt.checkpoint("criu-api", image_path=str(tmp_path / "img"), leave_running=True)
+    assert rt.state("criu-api")["status"] == "running"
+    rt.delete("criu-api", force=True)
+    r, w = os.pipe()            # the restored init's stdio: a pipe, as a shim gives
+    saved = [os.dup(fd) for fd in (1, 2)]
+    try:
+        os.dup2(w, 1)
+        os.dup2(w, 2)
+        assert rt.restore("criu-api", b.path, image_path=str(tmp_path / "img")) == 0
+    finally:
+        for fd, s in zip((1, 2), saved):
+            os.dup2(s, fd)
+            os.close(s)
+        os.close(w)
+        os.close(r)
+    pid = rt.state("criu-api")["pid"]
+    _wait_count(pid, _count(pid) + 2)
+    rt.delete("criu-api", force=True)
