@@ -148,6 +148,35 @@ def mounts_under(path):
                 if m == path or m.startswith(path + "/")]
 
 
+def remove_cgroup_tree(name):
+    """rmdir /sys/fs/cgroup/*/NAME (every v1 hierarchy and the unified one), deepest first: the
+    cgroup parent a client used for this session's containers (empty once they are gone)."""
+    import glob
+    left = []
+    for top in sorted(set(os.path.realpath(d) for d in glob.glob(f"/sys/fs/cgroup/*/{name}"))):
+        for dirpath, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                left.append(dirpath)
+    return left
+
+
+class HostDirs:
+    """Host directories a client creates outside its private dirs (hard-coded in it). Those
+    that did not exist before are removed again when empty (rmdir: never another user's)."""
+
+    def __init__(self, *paths):
+        self.new = [p for p in paths if not os.path.exists(p)]
+
+    def remove(self):
+        for p in sorted(self.new, key=len, reverse=True):
+            try:
+                os.rmdir(p)
+            except OSError:
+                pass
+
+
 def wait_for(pred, timeout, what, interval=0.05):
     end = time.monotonic() + timeout
     while True:
@@ -159,7 +188,7 @@ def wait_for(pred, timeout, what, interval=0.05):
         time.sleep(interval)
 
 
-def in_pty(cmd, env=None, rows=33, cols=101, steps=(), timeout=60):
+def in_pty(cmd, env=None, rows=33, cols=101, steps=(), timeout=30):
     """Run `cmd` with a real pty as its controlling terminal and stdio (window `rows`x`cols`).
     `steps` is a list of (wait_for_text, send_bytes): once the output contains the text, the
     bytes are typed. Returns (exit status, output)."""
@@ -217,6 +246,7 @@ class Podman:
         for d in self.dirs.values():
             os.makedirs(d, exist_ok=True)
         self.events = os.path.join(base, "events.log")
+        self.cgroup_parent = f"ocirun-{PREFIX}-podman-{os.getpid()}"
         self.conf = os.path.join(self.dirs["conf"], "containers.conf")
         self.storage_conf = os.path.join(self.dirs["conf"], "storage.conf")
         nofile = min(1024, _hard_nofile())
@@ -250,6 +280,13 @@ runroot = "{self.dirs['run']}"
                         CONTAINERS_REGISTRIES_CONF=os.path.join(self.dirs["conf"], "none.conf"))
         open(self.env["CONTAINERS_REGISTRIES_CONF"], "w").close()
 
+    def argv(self, *args, runtime=None):
+        """The podman command line; `run`/`create` get this session's --cgroup-parent."""
+        args = list(args)
+        if args and args[0] in ("run", "create"):
+            args[1:1] = ["--cgroup-parent", "/" + self.cgroup_parent]
+        return self.cmd(runtime) + args
+
     def cmd(self, runtime=None):
         c = [PODMAN, "--root", self.dirs["graph"], "--runroot", self.dirs["run"],
              "--tmpdir", self.dirs["tmp"], "--storage-driver", "overlay",
@@ -259,8 +296,8 @@ runroot = "{self.dirs['run']}"
         return c
 
     def __call__(self, *args, runtime=None, check=False, timeout=120, input=None):
-        return run(self.cmd(runtime) + list(args), env=self.env, timeout=timeout, check=check,
-                   input=input)
+        return run(self.argv(*args, runtime=runtime), env=self.env, timeout=timeout,
+                   check=check, input=input)
 
     def start(self, image_tar):
         p = self("load", "-i", image_tar)
@@ -283,6 +320,7 @@ runroot = "{self.dirs['run']}"
         self("rmi", "-af")
         self("system", "reset", "-f", timeout=60)
         umount_under(self.base)
+        remove_cgroup_tree(self.cgroup_parent)
 
 
 def _hard_nofile():
@@ -303,6 +341,7 @@ class Containerd:
         self.config = os.path.join(base, "config.toml")
         self.ns = f"ocirun-{PREFIX}-{os.getpid()}"
         self.proc = None
+        self.host_dirs = None
         os.makedirs(self.root, exist_ok=True)
         os.makedirs(self.state, exist_ok=True)
         with open(self.config, "w") as f:
@@ -330,6 +369,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
                    input=input)
 
     def start(self, image_tar):
+        self.host_dirs = HostDirs("/run/containerd", "/run/containerd/fifo",
+                                  "/run/containerd/runc", "/run/containerd/s")
         self.proc = start_daemon([CONTAINERD, "--config", self.config], self.log, self.env)
         end = time.monotonic() + 30
         while True:
@@ -372,6 +413,14 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
                 self("images", "remove", img)
         stop_pid(self.proc)
         umount_under(self.base)
+        # the shim's runc root and ctr's cgroup parent are named after the namespace
+        remove_cgroup_tree(self.ns)
+        try:
+            os.rmdir(f"/run/containerd/runc/{self.ns}")
+        except OSError:
+            pass
+        if self.host_dirs is not None:
+            self.host_dirs.remove()
 
 
 # ----------------------------------------------------------------------------- docker
@@ -388,6 +437,8 @@ class Docker:
         self.log = os.path.join(base, "dockerd.log")
         self.config = os.path.join(base, "daemon.json")
         self.cli_config = os.path.join(base, "cli")
+        self.cgroup_parent = f"ocirun-{PREFIX}-docker-{os.getpid()}"
+        self.host_dirs = None
         self.proc = None
         for d in (self.data, self.exec_root, self.cli_config):
             os.makedirs(d, exist_ok=True)
@@ -399,6 +450,7 @@ class Docker:
                 "exec-opts": ["native.cgroupdriver=cgroupfs"], "experimental": True,
                 "log-driver": "json-file", "features": {"buildkit": False},
                 "runtimes": {"ocirun": {"path": OCIRUN}},
+                "cgroup-parent": "/" + self.cgroup_parent,
             }, f, indent=1)
         self.env = dict(BASE_ENV, DOCKER_CONFIG=self.cli_config)
 
@@ -414,6 +466,9 @@ class Docker:
         return "--runtime=" + {"runc": "runc", "ocirun": "ocirun"}[runtime]
 
     def start(self, image_tar):
+        self.host_dirs = HostDirs("/run/docker", "/run/docker/plugins", "/run/netns",
+                                  "/run/containerd", "/run/containerd/fifo",
+                                  "/run/containerd/runc", "/run/containerd/s")
         self.proc = start_daemon([DOCKERD, "--config-file", self.config], self.log, self.env)
         end = time.monotonic() + 60
         while True:
@@ -446,3 +501,10 @@ class Docker:
         # its managed containerd normally exits with it; make sure, by its pid file
         kill_pidfile(os.path.join(self.exec_root, "containerd", "containerd.pid"))
         umount_under(self.base)
+        remove_cgroup_tree(self.cgroup_parent)
+        if self.host_dirs is not None:
+            # libnetwork bind-mounts /run/netns on itself (shared): undo it if we made it
+            if ("/run/netns" in self.host_dirs.new and "/run/netns" in mounts_under("/run/netns")
+                    and not os.listdir("/run/netns")):
+                subprocess.run(["umount", "/run/netns"], stderr=subprocess.DEVNULL)
+            self.host_dirs.remove()

@@ -116,9 +116,9 @@ def test_pause_unpause(podman, runtime, name):
 
 
 def test_run_it_real_pty(podman, runtime, name):
-    rc, out = in_pty(podman.cmd(runtime) + [
+    rc, out = in_pty(podman.argv(
         "run", "-it", "--rm", "--name", name, IMAGE, "sh", "-c",
-        "stty size; tty; read line; echo \"got:$line\"; exit 7"],
+        "stty size; tty; read line; echo \"got:$line\"; exit 7", runtime=runtime),
         env=podman.env, steps=[("33 101", b"hello there\r")])
     assert "33 101" in out, out
     assert "/dev/pts/" in out, out
@@ -129,8 +129,8 @@ def test_run_it_real_pty(podman, runtime, name):
 @pytest.mark.needs("exec")
 def test_exec_it_real_pty(podman, runtime, name):
     run_detached(podman, runtime, name)
-    rc, out = in_pty(podman.cmd() + [
-        "exec", "-it", name, "sh", "-c", "stty size; read line; echo \"got:$line\"; exit 9"],
+    rc, out = in_pty(podman.argv(
+        "exec", "-it", name, "sh", "-c", "stty size; read line; echo \"got:$line\"; exit 9"),
         env=podman.env, rows=21, cols=77, steps=[("21 77", b"typed\r")])
     assert "21 77" in out and "got:typed" in out, out
     assert rc == 9, out
