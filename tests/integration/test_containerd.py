@@ -1,6 +1,4 @@
 """containerd 1.6 (runc v2 shim) through `ctr run --runc-binary RUNTIME`."""
-import time
-
 import pytest
 
 from clients import IMAGE, in_pty, runtime_path, wait_for
