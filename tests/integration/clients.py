@@ -25,7 +25,7 @@ PREFIX = "clients"                     # every container name starts with it (sh
 PODMAN, CTR, CONTAINERD, DOCKER, DOCKERD = ("/usr/bin/podman", "/usr/bin/ctr",
                                             "/usr/bin/containerd", "/usr/bin/docker",
                                             "/usr/sbin/dockerd")
-BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+BASE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin",
             "HOME": "/root", "LANG": "C.UTF-8"}
 
 

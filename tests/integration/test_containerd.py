@@ -3,6 +3,8 @@ import pytest
 
 from clients import IMAGE, in_pty, runtime_path, wait_for
 
+pytestmark = pytest.mark.clients
+
 IDLE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done"]
 
 

@@ -7,6 +7,8 @@ import pytest
 
 from clients import IMAGE, in_pty, wait_for
 
+pytestmark = pytest.mark.clients
+
 IDLE = ["sh", "-c", "trap 'echo bye; exit 0' TERM; echo ready; "
         "while :; do sleep 1 & wait $!; done"]
 

@@ -7,6 +7,8 @@ import pytest
 
 from clients import IMAGE, in_pty, wait_for
 
+pytestmark = pytest.mark.clients
+
 # pid 1 that exits 0 on SIGTERM (graceful stop) and otherwise idles
 IDLE = ["sh", "-c", "trap 'echo bye; exit 0' TERM; echo ready; "
         "while :; do sleep 1 & wait $!; done"]
@@ -151,6 +153,12 @@ def test_json_error_logging(podman, runtime, name):
     assert lines, f"{log} is empty"
     assert all(set(x) >= {"level", "msg", "time"} for x in lines), lines
     assert lines[-1]["level"] == "error" and "/nonexistent-cmd" in lines[-1]["msg"], lines
+    # again: the log now has two lines; podman still shows the runtime's message
+    p = podman("start", name)
+    assert p.returncode != 0
+    assert "/nonexistent-cmd" in p.stderr and "no such file or directory" in p.stderr, p.stderr
+    with open(log) as f:
+        assert len([json.loads(x) for x in f.read().splitlines() if x.strip()]) == 2
     assert podman("rm", name).returncode == 0
 
 

@@ -7,7 +7,11 @@ import shutil
 import subprocess
 import tempfile
 
+import pytest
+
 from clients import IMAGE, runtime_path
+
+pytestmark = pytest.mark.clients
 
 
 def test_podman_generated_config_runs(podman, runtime, name, tmp_path):
