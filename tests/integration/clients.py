@@ -37,6 +37,18 @@ def runtime_path(name):
     return {"runc": RUNC, "ocirun": OCIRUN}[name]
 
 
+def runtime_state(runtime, root, cid):
+    """`RUNTIME --root ROOT state ID` as a dict, or None: proves which runtime a client used
+    (ocirun cannot read runc's state and runc cannot read ocirun's)."""
+    p = subprocess.run([runtime_path(runtime), "--root", root, "state", cid],
+                       capture_output=True, text=True, timeout=30)
+    return json.loads(p.stdout) if p.returncode == 0 else None
+
+
+# where each client makes the runtime keep its state (podman passes no --root)
+DEFAULT_ROOTS = {"runc": "/run/runc", "ocirun": "/run/ocirun"}
+
+
 def runtimes():
     names = [n.strip() for n in os.environ.get("OCIRUN_CLIENT_RUNTIMES", "runc,ocirun").split(",")
              if n.strip()]

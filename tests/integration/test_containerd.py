@@ -1,7 +1,7 @@
 """containerd 1.6 (runc v2 shim) through `ctr run --runc-binary RUNTIME`."""
 import pytest
 
-from clients import IMAGE, in_pty, runtime_path, wait_for
+from clients import IMAGE, in_pty, runtime_path, runtime_state, wait_for
 
 pytestmark = pytest.mark.clients
 
@@ -51,6 +51,9 @@ def test_run_rm_output_and_exit_code(ctr, runtime, name):
 def test_detached_ps_kill_delete(ctr, runtime, name):
     pid = run_detached(ctr, runtime, name)
     assert task_status(ctr, name) == "RUNNING"
+    # the shim's runtime root: the runtime's own `state` knows the container
+    rs = runtime_state(runtime, f"/run/containerd/runc/{ctr.ns}", name)
+    assert rs and rs["status"] == "running" and rs["pid"] == pid, rs
     p = ctr("tasks", "ps", name)
     assert p.returncode == 0, p.stderr
     pids = [int(line.split()[0]) for line in p.stdout.splitlines()[1:] if line.split()]

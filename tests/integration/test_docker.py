@@ -1,11 +1,12 @@
 """docker 20.10 (dockerd + its managed containerd) with ocirun registered in daemon.json
 `runtimes`; every container uses --network none."""
 import json
+import os
 import time
 
 import pytest
 
-from clients import IMAGE, in_pty, wait_for
+from clients import IMAGE, in_pty, runtime_state, wait_for
 
 pytestmark = pytest.mark.clients
 
@@ -38,6 +39,11 @@ def test_runtime_is_used(docker, runtime, name):
     run_detached(docker, runtime, name)
     p = docker("inspect", "--format", "{{.HostConfig.Runtime}}", name)
     assert p.stdout.strip() == runtime
+    # dockerd's runtime root is <exec-root>/runtime-<name>/moby
+    cid = docker("inspect", "--format", "{{.Id}}", name).stdout.strip()
+    root = os.path.join(docker.exec_root, f"runtime-{runtime}", "moby")
+    rs = runtime_state(runtime, root, cid)
+    assert rs and rs["status"] == "running" and rs["pid"] == state(docker, name)["Pid"], rs
     assert docker("rm", "-f", name).returncode == 0
 
 

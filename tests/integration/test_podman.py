@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from clients import IMAGE, in_pty, wait_for
+from clients import DEFAULT_ROOTS, IMAGE, in_pty, runtime_state, wait_for
 
 pytestmark = pytest.mark.clients
 
@@ -46,9 +46,12 @@ def test_kill_exit_code(podman, runtime, name):
 
 
 def test_detached_stop_graceful_rm(podman, runtime, name):
-    run_detached(podman, runtime, name)
+    cid = run_detached(podman, runtime, name)
     st = inspect(podman, name)["State"]
     assert st["Status"] == "running" and st["Pid"] > 0
+    # the container is the runtime's: its own `state` knows it
+    rs = runtime_state(runtime, DEFAULT_ROOTS[runtime], cid)
+    assert rs and rs["status"] == "running" and rs["pid"] == st["Pid"], rs
     assert name in podman("ps", "--format", "{{.Names}}").stdout
     t0 = time.monotonic()
     p = podman("stop", "-t", "20", name)
