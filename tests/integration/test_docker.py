@@ -39,9 +39,10 @@ def test_runtime_is_used(docker, runtime, name):
     run_detached(docker, runtime, name)
     p = docker("inspect", "--format", "{{.HostConfig.Runtime}}", name)
     assert p.stdout.strip() == runtime
-    # dockerd's runtime root is <exec-root>/runtime-<name>/moby
+    # dockerd 20.10 gives every runtime the root <exec-root>/runtime-runc/moby
     cid = docker("inspect", "--format", "{{.Id}}", name).stdout.strip()
-    root = os.path.join(docker.exec_root, f"runtime-{runtime}", "moby")
+    root = os.path.join(docker.exec_root, "runtime-runc", "moby")
+    assert os.path.isdir(os.path.join(root, cid))
     rs = runtime_state(runtime, root, cid)
     assert rs and rs["status"] == "running" and rs["pid"] == state(docker, name)["Pid"], rs
     assert docker("rm", "-f", name).returncode == 0
