@@ -115,7 +115,9 @@ def main(argv=None):
         print(file=sys.stderr)
     finally:
         for case in cases:
-            case.client.stop()
+            left = case.client.stop()
+            if left:
+                print(f"bench_clients: {case.name} left behind: {left}", file=sys.stderr)
         clients.umount_under(base)
         subprocess.run(["rm", "-rf", base])
     result = {}

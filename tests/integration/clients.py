@@ -164,14 +164,19 @@ def remove_cgroup_tree(name):
     """rmdir /sys/fs/cgroup/*/NAME (every v1 hierarchy and the unified one), deepest first: the
     cgroup parent a client used for this session's containers (empty once they are gone)."""
     import glob
-    left = []
-    for top in sorted(set(os.path.realpath(d) for d in glob.glob(f"/sys/fs/cgroup/*/{name}"))):
-        for dirpath, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
-            try:
-                os.rmdir(dirpath)
-            except OSError:
-                left.append(dirpath)
-    return left
+    end = time.monotonic() + 10     # a client's last conmon/shim may take a moment to exit
+    while True:
+        left = []
+        for top in sorted(set(os.path.realpath(d)
+                              for d in glob.glob(f"/sys/fs/cgroup/*/{name}"))):
+            for dirpath, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
+                try:
+                    os.rmdir(dirpath)
+                except OSError:
+                    left.append(dirpath)
+        if not left or time.monotonic() > end:
+            return left
+        time.sleep(0.1)
 
 
 class HostDirs:
@@ -332,7 +337,7 @@ runroot = "{self.dirs['run']}"
         self("rmi", "-af")
         self("system", "reset", "-f", timeout=60)
         umount_under(self.base)
-        remove_cgroup_tree(self.cgroup_parent)
+        return remove_cgroup_tree(self.cgroup_parent) + mounts_under(self.base)
 
 
 def _hard_nofile():
@@ -426,13 +431,16 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         stop_pid(self.proc)
         umount_under(self.base)
         # the shim's runc root and ctr's cgroup parent are named after the namespace
-        remove_cgroup_tree(self.ns)
+        left = remove_cgroup_tree(self.ns)
         try:
             os.rmdir(f"/run/containerd/runc/{self.ns}")
-        except OSError:
+        except FileNotFoundError:
             pass
+        except OSError:
+            left.append(f"/run/containerd/runc/{self.ns}")
         if self.host_dirs is not None:
             self.host_dirs.remove()
+        return left + mounts_under(self.base)
 
 
 # ----------------------------------------------------------------------------- docker
@@ -513,10 +521,11 @@ class Docker:
         # its managed containerd normally exits with it; make sure, by its pid file
         kill_pidfile(os.path.join(self.exec_root, "containerd", "containerd.pid"))
         umount_under(self.base)
-        remove_cgroup_tree(self.cgroup_parent)
+        left = remove_cgroup_tree(self.cgroup_parent)
         if self.host_dirs is not None:
             # libnetwork bind-mounts /run/netns on itself (shared): undo it if we made it
             if ("/run/netns" in self.host_dirs.new and "/run/netns" in mounts_under("/run/netns")
                     and not os.listdir("/run/netns")):
                 subprocess.run(["umount", "/run/netns"], stderr=subprocess.DEVNULL)
             self.host_dirs.remove()
+        return left + mounts_under(self.base)

@@ -84,7 +84,7 @@ def podman_session(clients_base, image_tar):
     c = _session_client(clients.Podman, "podman", clients_base, image_tar,
                         [(clients.PODMAN, "podman"), ("/usr/bin/conmon", "conmon")])
     yield c
-    c.stop()
+    _stop(c)
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +92,7 @@ def containerd_session(clients_base, image_tar):
     c = _session_client(clients.Containerd, "containerd", clients_base, image_tar,
                         [(clients.CONTAINERD, "containerd"), (clients.CTR, "containerd")])
     yield c
-    c.stop()
+    _stop(c)
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +100,13 @@ def docker_session(clients_base, image_tar):
     c = _session_client(clients.Docker, "docker", clients_base, image_tar,
                         [(clients.DOCKERD, "docker.io"), (clients.DOCKER, "docker.io")])
     yield c
-    c.stop()
+    _stop(c)
+
+
+def _stop(c):
+    left = c.stop()
+    if left:
+        pytest.fail(f"{type(c).__name__} left behind (mounts, cgroups): {left}", pytrace=False)
 
 
 def _clean_after(c):
