@@ -112,3 +112,16 @@ def test_run_tty_real_pty(ctr, runtime, name):
     assert "40 120" in out and "got:from-pty" in out, out
     assert rc == 8, out
     assert name not in ctr.containers()
+
+
+@pytest.mark.needs("exec")
+def test_task_exec_tty_real_pty(ctr, runtime, name):
+    run_detached(ctr, runtime, name)
+    rc, out = in_pty(ctr.ctr_cmd() + [
+        "tasks", "exec", "-t", "--exec-id", "e2", name, "sh", "-c",
+        "i=0; while [ $i -lt 30 ] && ! stty -a 2>/dev/null | grep -q 'rows [1-9]'; do"
+        " sleep 0.1; i=$((i+1)); done; stty size; tty; read line; echo \"got:$line\"; exit 5"],
+        env=ctr.env, rows=30, cols=70, steps=[("30 70", b"exec-tty\r")])
+    assert "30 70" in out and "/dev/pts/" in out and "got:exec-tty" in out, out
+    assert rc == 5, out
+    remove(ctr, name)
