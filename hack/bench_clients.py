@@ -114,7 +114,7 @@ def main(argv=None):
             print(f"\riteration {i + 1}/{a.n}", end="", file=sys.stderr, flush=True)
         print(file=sys.stderr)
     finally:
-        for case in cases:
+        for case in reversed(cases):            # LIFO: host dirs made by the first stay
             left = case.client.stop()
             if left:
                 print(f"bench_clients: {case.name} left behind: {left}", file=sys.stderr)
