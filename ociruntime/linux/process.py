@@ -12,7 +12,6 @@ import _signal as signal
 import time
 
 from ..errors import OciError, SetupError
-from . import syscalls as sc
 
 
 def above(fd, min_fd):

@@ -58,27 +58,6 @@ def runtimes():
     return names
 
 
-# ----------------------------------------------------------------------------- features
-# ocirun commands still being built on other branches. A case that needs one of them is skipped
-# for ocirun, with the reason shown, while `ocirun CMD` answers "not implemented".
-NEEDS = {"exec", "pause"}
-_lacks = {}
-
-
-def ocirun_lacks(feature):
-    """True when ocirun's `feature` command is a stub (probe: the command on a missing
-    container; a real command says "container does not exist", a stub "not implemented")."""
-    assert feature in NEEDS, feature
-    if feature not in _lacks:
-        args = {"exec": ["exec", "clients-probe-none", "true"],
-                "pause": ["pause", "clients-probe-none"]}[feature]
-        with tempfile.TemporaryDirectory(prefix="ocirun-probe-") as root:
-            p = subprocess.run([OCIRUN, "--root", root, *args], capture_output=True, text=True,
-                               timeout=30)
-        _lacks[feature] = "not implemented" in p.stderr
-    return _lacks[feature]
-
-
 # ----------------------------------------------------------------------------- helpers
 def run(cmd, env=None, timeout=120, input=None, check=False):
     """Run a client command; stdout/stderr in files (a detached container may inherit them)."""

@@ -17,26 +17,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clients  # noqa: E402
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "needs(*features): ocirun commands the case needs "
-                            "(clients.NEEDS); skipped for ocirun while they are stubs")
-
-
 def pytest_generate_tests(metafunc):
     if "runtime" in metafunc.fixturenames:
         metafunc.parametrize("runtime", clients.runtimes())
-
-
-@pytest.fixture(autouse=True)
-def _needs(request):
-    m = request.node.get_closest_marker("needs")
-    if m is None or "runtime" not in request.fixturenames:
-        return
-    if request.getfixturevalue("runtime") != "ocirun":
-        return
-    for feature in m.args:
-        if clients.ocirun_lacks(feature):
-            pytest.skip(f"ocirun lacks {feature} (not yet merged)")
 
 
 @pytest.fixture(scope="session")

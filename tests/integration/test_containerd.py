@@ -80,7 +80,6 @@ def test_kill_sigkill_exit_status(ctr, runtime, name):
     assert ctr("containers", "delete", name).returncode == 0
 
 
-@pytest.mark.needs("exec")
 def test_task_exec(ctr, runtime, name):
     run_detached(ctr, runtime, name)
     p = ctr("tasks", "exec", "--exec-id", "e1", name, "sh", "-c", "echo ex-$((1+1)); exit 6")
@@ -89,7 +88,6 @@ def test_task_exec(ctr, runtime, name):
     remove(ctr, name)
 
 
-@pytest.mark.needs("pause")
 def test_pause_resume(ctr, runtime, name):
     run_detached(ctr, runtime, name)
     assert ctr("tasks", "pause", name).returncode == 0
@@ -114,7 +112,6 @@ def test_run_tty_real_pty(ctr, runtime, name):
     assert name not in ctr.containers()
 
 
-@pytest.mark.needs("exec")
 def test_task_exec_tty_real_pty(ctr, runtime, name):
     run_detached(ctr, runtime, name)
     rc, out = in_pty(ctr.ctr_cmd() + [

@@ -74,7 +74,6 @@ def test_kill_exit_code(docker, runtime, name):
     assert docker("rm", name).returncode == 0
 
 
-@pytest.mark.needs("exec")
 def test_exec(docker, runtime, name):
     run_detached(docker, runtime, name)
     p = docker("exec", name, "sh", "-c", "echo x-$((5+5)); exit 3")
@@ -83,7 +82,6 @@ def test_exec(docker, runtime, name):
     assert docker("rm", "-f", name).returncode == 0
 
 
-@pytest.mark.needs("pause")
 def test_pause_unpause(docker, runtime, name):
     run_detached(docker, runtime, name)
     assert docker("pause", name).returncode == 0
@@ -107,7 +105,6 @@ def test_run_it_real_pty(docker, runtime, name):
     assert rc == 6, out
 
 
-@pytest.mark.needs("exec")
 def test_exec_it_real_pty(docker, runtime, name):
     run_detached(docker, runtime, name)
     rc, out = in_pty(docker.cli() + [

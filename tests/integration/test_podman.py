@@ -79,7 +79,6 @@ def test_top_and_ps(podman, runtime, name):
     assert podman("rm", "-f", "-t", "0", name).returncode == 0
 
 
-@pytest.mark.needs("exec")
 def test_exec_exit_code_and_output(podman, runtime, name):
     run_detached(podman, runtime, name)
     p = podman("exec", name, "sh", "-c", "cat /etc/hostname >/dev/null; echo in-$((2+3)); exit 5")
@@ -104,7 +103,6 @@ def freezer_state(pid):
         return "FROZEN" if g.read().strip() == "1" else "THAWED"
 
 
-@pytest.mark.needs("pause")
 def test_pause_unpause(podman, runtime, name):
     run_detached(podman, runtime, name)
     pid = inspect(podman, name)["State"]["Pid"]
@@ -131,7 +129,6 @@ def test_run_it_real_pty(podman, runtime, name):
     assert rc == 7, out
 
 
-@pytest.mark.needs("exec")
 def test_exec_it_real_pty(podman, runtime, name):
     run_detached(podman, runtime, name)
     rc, out = in_pty(podman.argv(
