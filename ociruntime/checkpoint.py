@@ -63,6 +63,51 @@ def _dev_binds(spec):
     return out
 
 
+def _cgroup_binds(spec, mgr=None):
+    """A ``cgroup`` mount without a cgroup namespace is a set of bind mounts of the container's
+    own cgroup directories (linux/rootfs.py), which CRIU cannot dump ("doesn't have a proper
+    root mount"): they are external, as runc makes them. Returns [(mountpoint in the
+    container, host source)]; the source is ``mgr``'s directory in that hierarchy (restore:
+    the new container's cgroup), else the caller's own cgroup there."""
+    if spec.linux.ns("cgroup") is not None:
+        return []
+    cms = [m for m in spec.mounts if m.type == "cgroup"]
+    if not cms:
+        return []
+    import posixpath
+    from .linux import rootfs
+    host = rootfs._host_cgroups()
+    own = None
+    paths = dict(getattr(mgr, "paths", None) or {}) if mgr is not None else {}
+    if mgr is not None and not paths and getattr(mgr, "path", None):
+        paths = {"": mgr.path}       # cgroup v2: one directory
+    out = []
+    for m in cms:
+        dest = "/" + m.destination.strip("/")
+        unified_root = [c for c in host if c.mountpoint == "/sys/fs/cgroup" and
+                        c.fstype == "cgroup2"]
+        for cm in unified_root or host:
+            name = posixpath.relpath(cm.mountpoint, "/sys/fs/cgroup")
+            if unified_root:
+                name = "."
+            elif name == "." or "/" in name:
+                continue
+            src = None
+            if cm.fstype == "cgroup2":
+                src = paths.get("")
+            else:
+                for x in cm.opts:
+                    if x in paths:
+                        src = paths[x]
+                        break
+            if src is None:
+                if own is None:
+                    own = rootfs._own_cgroups()
+                src = rootfs._cgroup_source(cm, own)
+            out.append((dest if name == "." else f"{dest}/{name}", src))
+    return out
+
+
 def _masked_files(spec, pid):
     """Masked paths that are files: /dev/null bind mounts from the host (dirs get a tmpfs,
     which CRIU dumps itself)."""
@@ -219,6 +264,12 @@ def checkpoint(rt, cid, o):
         for p in _masked_files(spec, pid) + [p for p in _dev_binds(spec)
                                             if p in _mountpoints(pid)]:
             cmd += ["--external", f"mnt[{p}]:{p}"]
+        cgbinds = [p for p, _src in _cgroup_binds(spec)]
+        if cgbinds:
+            mounted = _mountpoints(pid)
+            for p in cgbinds:
+                if p in mounted:
+                    cmd += ["--external", f"mnt[{p}]:{p}"]
         # a network namespace joined by path (a CNI netns) stays outside the image: restore
         # joins the one the config names (runc's extRootNetNS)
         netns = spec.linux.ns("network")
@@ -518,6 +569,8 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
             cmd += ["--external", f"mnt[{p}]:/dev/null"]
         for p in _dev_binds(spec):
             cmd += ["--external", f"mnt[{p}]:{p}"]
+        for p, src in _cgroup_binds(spec, mgr):
+            cmd += ["--external", f"mnt[{p}]:{src}"]
         for fd, key in enumerate(keys[:3]):
             if key.startswith(("pipe:", "file[")):
                 try:
