@@ -108,6 +108,39 @@ def _cgroup_binds(spec, mgr=None):
     return out
 
 
+def _restore_mountpoints(spec):
+    """Create the config's mount points missing from the root filesystem (as runc does before
+    a restore): CRIU mounts onto them but does not create them. A rootfs rebuilt elsewhere
+    (podman's --import, a migration) lacks those the runtime made at create. Mount points
+    under a tmpfs destination are skipped: CRIU restores the tmpfs with its content. Paths
+    are resolved inside the rootfs (linux/paths.py)."""
+    from .linux import paths
+    tmpfs = ["/" + m.destination.strip("/") for m in spec.mounts if m.type == "tmpfs"]
+    rootfd = None
+    try:
+        for m in spec.mounts:
+            dest = "/" + m.destination.strip("/")
+            if m.type == "cgroup" or dest == "/" or any(
+                    dest.startswith(t + "/") for t in tmpfs if t != dest):
+                continue
+            if _is_bind(m):
+                src = m.source if m.source.startswith("/") else os.path.join(spec.bundle,
+                                                                             m.source)
+                is_dir = os.path.isdir(src)
+            else:
+                is_dir = True
+            if rootfd is None:
+                rootfd = os.open(spec.root.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                os.close(paths.mount_target(rootfd, dest.lstrip("/"), is_dir))
+            except OSError as e:
+                raise OciError(f"cannot create mount point {dest} in the rootfs: "
+                               f"{e.strerror}") from None
+    finally:
+        if rootfd is not None:
+            os.close(rootfd)
+
+
 def _masked_files(spec, pid):
     """Masked paths that are files: /dev/null bind mounts from the host (dirs get a tmpfs,
     which CRIU dumps itself)."""
@@ -551,6 +584,7 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
             mgr.apply(spec.linux.resources, spec_devices=spec.linux.devices)
             c.data["cgroup"] = mgr.to_state()
             c.save()
+        _restore_mountpoints(spec)
         os.mkdir(croot, 0o700)
         pidf = os.path.join(c.dir, "criu.pid")
         cmd = [criu, "restore", "--images-dir", image, "--work-dir", work,

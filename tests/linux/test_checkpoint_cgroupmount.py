@@ -42,3 +42,38 @@ def test_cgroup_mount_without_cgroupns(ocirun, make_bundle, tmp_path, criu):  # 
             ocirun("delete", "--force", cid)
     time.sleep(0.1)
     assert _cgroup_gone("criu-cgm") and _cgroup_gone("criu-cgm2")
+
+
+def test_restore_creates_missing_mountpoints(ocirun, make_bundle, tmp_path, criu):  # noqa: F811
+    """A restore onto a fresh copy of the rootfs (podman's --import, a migration) lacks the
+    mount points the runtime created at `run`: restore creates them (bind file, bind dir)."""
+    src = tmp_path / "extra"
+    src.mkdir()
+    (src / "f").write_text("bound\n")
+    binds = [{"destination": "/extra-dir", "type": "bind", "source": str(src),
+              "options": ["rbind", "ro"]},
+             {"destination": "/etc/extra-file", "type": "bind", "source": str(src / "f"),
+              "options": ["rbind", "ro"]}]
+    b = make_bundle(args=COUNTER)
+    b.config["mounts"] += binds
+    b.write()
+    out = Piped(ocirun, tmp_path, "run", "-d", "-b", b.path, "criu-mp").check()
+    _wait_count(_pid(ocirun, "criu-mp"), 2)
+    img = tmp_path / "img"
+    ocirun.ok("checkpoint", "--image-path", img, "criu-mp")
+    out.close()
+    b2 = make_bundle(args=COUNTER)           # a fresh rootfs without those mount points
+    assert not os.path.exists(os.path.join(b2.rootfs, "extra-dir"))
+    assert not os.path.exists(os.path.join(b2.rootfs, "etc/extra-file"))
+    b2.config["mounts"] += binds
+    b2.write()
+    out = Piped(ocirun, tmp_path, "restore", "-d", "--image-path", img, "-b", b2.path,
+                "criu-mp").check()
+    try:
+        pid = _pid(ocirun, "criu-mp")
+        _wait_count(pid, _count(pid) + 2)
+        p = ocirun.ok("exec", "criu-mp", "cat", "/etc/extra-file", "/extra-dir/f")
+        assert p.stdout == "bound\nbound\n"
+    finally:
+        out.close()
+        ocirun("delete", "--force", "criu-mp")
