@@ -206,6 +206,17 @@ def _stdio(pid):
     return keys, ext
 
 
+def _devnull_for(key):
+    """An O_RDWR fd of the host's /dev/null if ``file[MNT:INO]`` names it, else None."""
+    try:
+        ino = int(key[5:-1].split(":")[1], 16)
+        if os.stat("/dev/null").st_ino != ino:
+            return None
+        return os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _criu_fail(what, log, rc, detail=""):
     first = ""
     try:
@@ -608,9 +619,17 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
         for fd, key in enumerate(keys[:3]):
             if key.startswith(("pipe:", "file[")):
                 try:
-                    os.fstat(fd)
+                    st = os.fstat(fd)
                 except OSError:
                     continue
+                if key.startswith("file[") and (st.st_mode & 0o170000) in (0o010000, 0o140000):
+                    # a pipe/socket where the container had a file: the host's /dev/null (a
+                    # shim's absent stdin; `ctr restore` hands a fifo) is reopened instead, as
+                    # runc lets CRIU reopen it; any other file stays a mismatch CRIU reports
+                    dn = _devnull_for(key)
+                    if dn is not None:
+                        pass_fds.append(dn)
+                        fd = dn
                 cmd += ["--inherit-fd", f"fd[{fd}]:{key}"]
         for ns in o.empty_ns or ():
             if ns not in EMPTY_NS:

@@ -375,6 +375,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 """)
         self.env = criu_env(base, BASE_ENV)    # inherited by the shims and the runtimes
 
+    def root_of(self):
+        """The runtime root the runc v2 shim passes (--root) for this namespace."""
+        return f"/run/containerd/runc/{self.ns}"
+
     def ctr_cmd(self):
         return [CTR, "--address", self.sock, "--namespace", self.ns]
 

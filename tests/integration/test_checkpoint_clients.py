@@ -207,3 +207,67 @@ def test_podman_tcp_established(pod, runtime, name):
         numbers(pod("exec", name, "cat", "/tmp/got").stdout)), 20, "count after restore")
     assert got[0] == 0 and contiguous(got), got      # the same connection, still counting
     assert pod("rm", "-f", "-t", "0", name).returncode == 0
+
+
+# ----------------------------------------------------------------------------- containerd
+SHM_COUNTER = ["sh", "-c", "i=0; while :; do echo $i > /dev/shm/count; echo $i; i=$((i+1)); "
+               "sleep 0.2; done"]
+
+
+@pytest.fixture
+def ctrc(ctr, name):
+    """ctr; the test's containers (NAME, NAME-copy) and checkpoint image removed afterwards."""
+    yield ctr
+    for n in (name, name[:50] + "-copy"):
+        ctr("tasks", "kill", "-s", "SIGKILL", n)
+        for _ in range(50):
+            if ctr("tasks", "delete", n).returncode == 0 or n not in ctr.tasks():
+                break
+            time.sleep(0.1)
+        ctr("containers", "delete", n)
+    ctr("images", "remove", f"localhost/ckpt-{name}:1")
+    if os.path.exists(ctr.root_of()):
+        try:   # ocirun's cached `criu --version` in the shim's root (criu.py)
+            os.unlink(os.path.join(ctr.root_of(), ".criu-version"))
+        except FileNotFoundError:
+            pass
+
+
+def c_count(ctr, cid):
+    p = ctr("tasks", "exec", "--exec-id", f"c{time.monotonic_ns()}", cid, "cat", "/dev/shm/count")
+    return int(p.stdout) if p.returncode == 0 and p.stdout.strip().isdigit() else None
+
+
+def c_wait(ctr, cid, above):
+    return wait_for(lambda: (lambda n: n if n is not None and n > above else None)(
+        c_count(ctr, cid)), 20, f"{cid} counting past {above}")
+
+
+def test_ctr_checkpoint_task_restore_live(ctrc, runtime, name):
+    """`ctr containers checkpoint --task` (the task keeps running: --leave-running), then
+    `ctr containers restore --live` of the checkpoint image as a second container."""
+    ctr = ctrc
+    p = ctr("run", "-d", "--runc-binary", clients.runtime_path(runtime), IMAGE, name,
+            *SHM_COUNTER)
+    assert p.returncode == 0, p.stderr
+    c_wait(ctr, name, 3)
+    ref = f"localhost/ckpt-{name}:1"
+    p = ctr("containers", "checkpoint", "--task", "--rw", name, ref)
+    assert p.returncode == 0, p.stderr
+    at = c_count(ctr, name)
+    assert ref in ctr("images", "list", "-q").stdout.split()
+    c_wait(ctr, name, at + 2)                       # the original keeps counting
+    copy = name[:50] + "-copy"
+    p = ctr("containers", "restore", "--live", "--rw", copy, ref)
+    assert p.returncode == 0, p.stderr
+    first = c_wait(ctr, copy, 0)
+    assert 0 < first <= at + 2, (at, first)         # from its checkpointed value, not from 0
+    c_wait(ctr, copy, first + 2)
+    c_wait(ctr, name, c_count(ctr, name) + 2)
+    # the restored task is the runtime's (the checkpoint keeps the runtime options)
+    root = ctr.root_of()
+    rs = runtime_state(runtime, root, copy)
+    assert rs and rs["status"] == "running", rs
+    log = os.path.join(ctr.state, "io.containerd.runtime.v2.task", ctr.ns, copy, "work",
+                       "restore.log")
+    assert criu_log_version(log) == "4.1.1"
