@@ -660,9 +660,12 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
             if enter:
                 _enter(dirs)
             # CRIU wants the rootfs as a mount point: bind it in a mount namespace of the
-            # criu process only, so nothing is left on the host whatever happens
+            # criu process only, so nothing is left on the host whatever happens. Slave, not
+            # private: a root that is a shared mount's slave (dockerd's overlay) keeps its
+            # master, from which CRIU copies the restored root's sharing ("Failed to copy
+            # sharing ... Invalid argument" otherwise)
             sc.unshare(sc.CLONE_NEWNS)
-            sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+            sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
             sc.mount(rootfs, croot, None, sc.MS_BIND | sc.MS_REC)
             if readonly:  # CRIU keeps the root mount it is given: root.readonly holds
                 sc.mount(None, croot, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)

@@ -271,3 +271,81 @@ def test_ctr_checkpoint_task_restore_live(ctrc, runtime, name):
     log = os.path.join(ctr.state, "io.containerd.runtime.v2.task", ctr.ns, copy, "work",
                        "restore.log")
     assert criu_log_version(log) == "4.1.1"
+
+
+# ----------------------------------------------------------------------------- docker
+@pytest.fixture
+def dock(docker, name):
+    """docker (dockerd runs with "experimental": true, which `checkpoint` needs); the test's
+    container removed afterwards."""
+    yield docker
+    docker("rm", "-f", name)
+
+
+def d_state(docker, name):
+    p = docker("inspect", name)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)[0]
+
+
+def d_count(docker, name):
+    p = docker("exec", name, "cat", "/dev/shm/count")
+    return int(p.stdout) if p.returncode == 0 and p.stdout.strip().isdigit() else None
+
+
+def d_wait(docker, name, above):
+    return wait_for(lambda: (lambda n: n if n is not None and n > above else None)(
+        d_count(docker, name)), 20, f"{name} counting past {above}")
+
+
+def d_start(docker, runtime, name):
+    p = docker("run", "-d", "--network", "none", docker.runtime_flag(runtime), "--name", name,
+               IMAGE, *SHM_COUNTER)
+    assert p.returncode == 0, p.stderr
+    d_wait(docker, name, 3)
+    return p.stdout.strip()
+
+
+def d_runtime_owns(docker, runtime, name, cid):
+    st = d_state(docker, name)
+    assert st["HostConfig"]["Runtime"] == runtime
+    rs = runtime_state(runtime, os.path.join(docker.exec_root, "runtime-runc", "moby"), cid)
+    assert rs and rs["status"] == "running" and rs["pid"] == st["State"]["Pid"], rs
+    log = os.path.join(docker.exec_root, "containerd", "daemon", "io.containerd.runtime.v2.task",
+                       "moby", cid, "work", "restore.log")
+    assert criu_log_version(log) == "4.1.1"
+
+
+def test_docker_checkpoint_create_start(dock, runtime, name):
+    docker = dock
+    cid = d_start(docker, runtime, name)
+    p = docker("checkpoint", "create", name, "cp1")
+    assert p.returncode == 0, p.stderr
+    wait_for(lambda: d_state(docker, name)["State"]["Status"] == "exited", 20, "exited")
+    assert "cp1" in docker("checkpoint", "ls", name).stdout
+    before = numbers(docker("logs", name).stdout)
+    p = docker("start", "--checkpoint", "cp1", name)
+    assert p.returncode == 0, p.stderr
+    assert d_state(docker, name)["State"]["Status"] == "running"
+    d_wait(docker, name, before[-1] + 2)
+    nums = numbers(docker("logs", name).stdout)
+    assert nums[0] == 0 and contiguous(nums), nums      # counted on from its value
+    d_runtime_owns(docker, runtime, name, cid)
+
+
+def test_docker_checkpoint_leave_running(dock, runtime, name):
+    docker = dock
+    cid = d_start(docker, runtime, name)
+    p = docker("checkpoint", "create", "--leave-running", name, "cp2")
+    assert p.returncode == 0, p.stderr
+    at = d_count(docker, name)
+    assert d_state(docker, name)["State"]["Status"] == "running"
+    d_wait(docker, name, at + 3)                         # the original keeps counting
+    assert docker("kill", name).returncode == 0
+    wait_for(lambda: d_state(docker, name)["State"]["Status"] == "exited", 20, "exited")
+    p = docker("start", "--checkpoint", "cp2", name)
+    assert p.returncode == 0, p.stderr
+    first = d_wait(docker, name, 0)
+    assert first <= at + 2, (at, first)                 # back at the checkpointed value
+    d_wait(docker, name, first + 2)
+    d_runtime_owns(docker, runtime, name, cid)
