@@ -207,10 +207,12 @@ def checkpoint(rt, cid, o):
                 raise OciError(f"--empty-ns: only the network namespace is supported, "
                                f"not {ns!r}")
             cmd += ["--empty-ns", EMPTY_NS[ns]]
-        if d.get("paused"):
+        if d.get("paused"):    # dumped through the frozen cgroup (v1 freezer, v2 cgroup.freeze)
             mgr = _cgroup_from_state(d)
-            if mgr is not None and getattr(mgr, "paths", None) and "freezer" in mgr.paths:
-                cmd += ["--freeze-cgroup", mgr.paths["freezer"]]
+            fz = None if mgr is None else \
+                (mgr.paths.get("") if mgr.mode == "v2" else mgr.paths.get("freezer"))
+            if fz:
+                cmd += ["--freeze-cgroup", fz]
         # external mounts: every bind mount (restore maps it to the source again), masked
         # files (/dev/null), bind-mounted device nodes
         for m in spec.mounts:
@@ -445,8 +447,9 @@ def _userns_access(spec, image):
 
 def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None,
             no_pivot=False, no_subreaper=False):
-    """Restore ``cid`` from o.image_path with the bundle's config. Returns the init's pid
-    (detach) or its exit status (foreground, after deleting the container)."""
+    """Restore ``cid`` from o.image_path with the bundle's config. Returns 0 (detach; the
+    init's pid is in the state and ``pid_file``) or the container's exit status (foreground,
+    after deleting the container)."""
     from .api import _cgroup_manager, _write_pid_file
     from .config.model import load_bundle
     from .linux import syscalls as sc
