@@ -117,7 +117,7 @@ def in_vm_pytest(v, *args, timeout=900):
             outcome = "passed"
             for child in tc:
                 if child.tag in ("failure", "error"):
-                    outcome = child.tag
+                    outcome = "failed" if child.tag == "failure" else "error"
                 elif child.tag == "skipped":
                     outcome = f"skipped: {child.get('message')}"
             results[nodeid] = outcome

@@ -1,0 +1,122 @@
+"""Whole containers on a pure cgroup v2 host (runs inside the test VM, tests/vm/conftest.py):
+limits from config.json land in the container's cgroup and are enforced, the BPF device program
+is attached, the cgroup namespace makes the container's cgroup its root, and delete removes it."""
+import os
+import uuid
+
+import pytest
+
+pytestmark = [
+    pytest.mark.vm,
+    pytest.mark.skipif(not os.path.exists("/sys/fs/cgroup/cgroup.controllers"),
+                       reason="needs a pure cgroup v2 host: runs inside the VM (docs/vm.md)"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
+]
+
+
+def read(path):
+    with open(path) as f:
+        return f.read().strip()
+
+
+@pytest.fixture
+def cg():
+    """A fresh absolute cgroupsPath; asserts nothing is left under its top."""
+    top = f"vm-ct-{uuid.uuid4().hex[:8]}"
+    yield f"/{top}/c"
+    leftover = os.path.exists(f"/sys/fs/cgroup/{top}/c")
+    if os.path.isdir(f"/sys/fs/cgroup/{top}"):
+        os.rmdir(f"/sys/fs/cgroup/{top}")
+    assert not leftover, f"container cgroup /{top}/c left behind"
+
+
+def test_resources_applied_and_deleted(ocirun, make_bundle, cg):
+    b = make_bundle(["sleep", "100"])
+    b.linux["cgroupsPath"] = cg
+    b.linux["resources"].update({
+        "memory": {"limit": 64 << 20, "reservation": 16 << 20},
+        "cpu": {"shares": 512, "quota": 20000, "period": 100000},
+        "pids": {"limit": 30},
+    })
+    b.write()
+    ocirun.ok("run", "-d", "-b", b.path, "vm-res", stdin=open(os.devnull))
+    path = f"/sys/fs/cgroup{cg}"
+    try:
+        assert read(f"{path}/memory.max") == str(64 << 20)
+        assert read(f"{path}/memory.low") == str(16 << 20)
+        assert read(f"{path}/cpu.max") == "20000 100000"
+        assert read(f"{path}/cpu.weight") == "20"            # runc: 1 + ((512-2)*9999)/262142
+        assert read(f"{path}/pids.max") == "30"
+        pid = ocirun.state("vm-res")["pid"]
+        assert read(f"{path}/cgroup.procs").split() == [str(pid)]
+    finally:
+        ocirun.ok("delete", "--force", "vm-res")
+    assert not os.path.exists(path)
+
+
+def test_cgroup_namespace_root_and_readonly_mount(ocirun, make_bundle, cg):
+    b = make_bundle(["sh", "-c", "cat /proc/self/cgroup; grep ' /sys/fs/cgroup ' /proc/self/mountinfo;"
+                     " ls /sys/fs/cgroup/memory.max; mkdir /sys/fs/cgroup/x 2>&1; true"])
+    b.linux["cgroupsPath"] = cg
+    b.write()
+    p = ocirun.ok("run", "-b", b.path, "vm-ns")
+    lines = p.stdout.splitlines()
+    assert lines[0] == "0::/", p.stdout                     # the container's cgroup is its root
+    mnt = lines[1].split()
+    assert mnt[4] == "/sys/fs/cgroup" and mnt[3] == "/" and "ro" in mnt[5].split(","), lines[1]
+    assert " - cgroup2 " in lines[1], lines[1]
+    assert lines[2] == "/sys/fs/cgroup/memory.max"           # v2 files of its own cgroup
+    assert "Read-only file system" in p.stdout
+    assert not os.path.exists(f"/sys/fs/cgroup{cg}")
+
+
+def test_devices_bpf_program(ocirun, make_bundle, cg):
+    """Default rules: /dev/null usable; a node the rules do not allow can be made (c *:* m) but
+    not opened: the BPF_PROG_TYPE_CGROUP_DEVICE program denies it."""
+    b = make_bundle(["sh", "-c", "echo x > /dev/null && echo null-ok; mknod /dev/kmsg2 c 1 11 && "
+                     "echo mknod-ok; head -c1 /dev/kmsg2 2>&1; mknod /dev/sda2 b 8 0 && echo b-ok; "
+                     "true"])
+    b.linux["cgroupsPath"] = cg
+    for k in ("bounding", "effective", "permitted"):
+        b.process["capabilities"][k].append("CAP_MKNOD")
+    b.write()
+    p = ocirun.ok("run", "-b", b.path, "vm-dev")
+    assert "null-ok" in p.stdout and "mknod-ok" in p.stdout, p.stdout + p.stderr
+    assert "Operation not permitted" in p.stdout, p.stdout
+    assert "b-ok" in p.stdout, p.stdout                        # b *:* m is a default rule too
+
+
+def test_device_denied_by_config(ocirun, make_bundle, cg):
+    b = make_bundle(["sh", "-c", "echo x > /dev/null 2>&1 && echo null-ok || echo null-denied"])
+    b.linux["cgroupsPath"] = cg
+    b.linux["resources"]["devices"].append({"allow": False, "type": "c", "major": 1, "minor": 3,
+                                            "access": "rw"})
+    b.write()
+    p = ocirun.ok("run", "-b", b.path, "vm-dev2")
+    # runc's defaults come after the config's rules and allow /dev/null again, as runc does
+    assert p.stdout.strip() == "null-ok", p.stdout + p.stderr
+
+
+def test_oom_kill(ocirun, make_bundle, cg):
+    b = make_bundle(["sh", "-c", "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived"])
+    b.linux["cgroupsPath"] = cg
+    b.linux["resources"]["memory"] = {"limit": 24 << 20, "swap": 24 << 20}
+    b.write()
+    p = ocirun("run", "-b", b.path, "vm-oom", timeout=120)
+    assert p.returncode == 137, (p.returncode, p.stdout, p.stderr)
+    assert "survived" not in p.stdout
+
+
+def test_pids_limit(ocirun, make_bundle, cg):
+    # the subshell forks sleeps until the limit stops it (ash exits on a failed fork); then
+    # builtins only: the init sh + 3 sleeps remain, pids.events counts the refusals
+    b = make_bundle(["sh", "-c", "(for i in 1 2 3 4 5 6 7 8 9 10; do sleep 30 & done);"
+                     " read n < /sys/fs/cgroup/pids.current; echo cur=$n;"
+                     " while read k v; do echo $k=$v; done < /sys/fs/cgroup/pids.events"])
+    b.linux["cgroupsPath"] = cg
+    b.linux["resources"]["pids"] = {"limit": 5}
+    b.write()
+    p = ocirun.ok("run", "-b", b.path, "vm-pids", timeout=120)
+    out = dict(line.split("=") for line in p.stdout.split())
+    assert out["cur"] == "4" and int(out["max"]) >= 1, p.stdout + p.stderr
+    assert "can't fork" in p.stderr, p.stderr
