@@ -47,14 +47,20 @@ def main():
 
     send({"hello": os.uname().release})
     buf = b""
+    connected = False
     while True:
         chunk = f.read(65536)
-        if not chunk:            # host side not connected (yet): do not spin the emulated CPU
-            time.sleep(0.05)
+        if not chunk:
+            if connected:        # the host process went away (even SIGKILLed): power off
+                os.execv("/.vm/busybox", ["poweroff", "-f"])
+            time.sleep(0.05)     # not connected yet: do not spin the emulated CPU
             continue
+        connected = True         # the host sends a newline right after the hello
         buf += chunk
         while b"\n" in buf:
             line, buf = buf.split(b"\n", 1)
+            if not line.strip():
+                continue
             req = json.loads(line)
             if req.get("cmd") == "__poweroff__":
                 send({"rc": 0, "out": "", "err": ""})

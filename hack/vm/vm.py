@@ -138,10 +138,13 @@ class VM:
             self._fail("the guest agent never said hello")
         self.boot_s = time.monotonic() - self.t0
         self.kernel = hello["hello"]
+        self.sock.sendall(b"\n")     # from now on the agent powers off when we disconnect
         return self
 
     def run(self, cmd, timeout=600, cwd=None, env=None):
-        """Run ``cmd`` with /bin/sh in the guest -> (rc, stdout, stderr); rc 124 on timeout."""
+        """Run ``cmd`` with /bin/sh in the guest -> (rc, stdout, stderr); rc 124 on timeout
+        (its process group is killed). The reply comes when stdout/stderr close: a background
+        process must redirect them (``daemon </dev/null >/tmp/log 2>&1 &``)."""
         if not self.sock:
             raise VMError(f"VM {self.name} is not running")
         req = {"cmd": cmd, "cwd": cwd or self.share or "/", "env": env or {}, "timeout": timeout}
