@@ -48,8 +48,9 @@ def assets_missing():
 
 class VM:
     def __init__(self, name="ocirun-vm", share=REPO, mem=1024, cpus=1, root="/",
-                 netdev=None, ip=None, mac="52:54:00:12:34:56"):
+                 netdev=None, ip=None, mac="52:54:00:12:34:56", share_cache="loose"):
         self.name, self.mem, self.cpus, self.root = name, mem, cpus, root
+        self.share_cache = share_cache
         self.share = share
         self.netdev, self.mac = netdev, mac
         self.cidr = ip
@@ -114,7 +115,8 @@ class VM:
         with open(os.path.join(self.ctl, "cmd.sh"), "w") as f:
             f.write("exec python3 -I /vmctl/agent.py\n")
         with open(os.path.join(self.ctl, "env"), "w") as f:
-            f.write(f"VM_CWD='{self.share or '/'}'\nVM_IP='{self.cidr or ''}'\n")
+            f.write(f"VM_CWD='{self.share or '/'}'\nVM_IP='{self.cidr or ''}'\n"
+                    f"VM_SHARE_CACHE='{self.share_cache}'\n")
         sock = os.path.join(self.ctl, "agent.sock")
         self.t0 = time.monotonic()
         with open(os.path.join(self.ctl, "qemu.err"), "w") as err:
