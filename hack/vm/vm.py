@@ -12,11 +12,13 @@ same path. /sys/fs/cgroup is cgroup2 (nsdelegate) with every controller. A small
     with pair(share=REPO) as (a, b):          # two VMs on a private L2 link (no route out)
         rc, out, err = a.run(f"ping -c1 {b.ip}")
 
-CLI: python3 hack/vm/vm.py [--mem MiB] [--cpus N] -- COMMAND   (boot, run, print, exit with rc)
+CLI: python3 hack/vm/vm.py [--mem MiB] [--cpus N] -- 'SHELL LINE' | PROG ARG...
+     (boot, run, print its output, exit with its status)
 """
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -249,7 +251,9 @@ def main(argv):
     import sys
     with VM(mem=a.mem, cpus=a.cpus, share=os.getcwd() if os.getcwd() != "/" else REPO) as v:
         sys.stderr.write(f"vm: {v.kernel} booted in {v.boot_s:.1f}s\n")
-        rc, out, err = v.run(" ".join(a.command), timeout=a.timeout)
+        # one argument: a shell command line; several: a command and its arguments
+        cmd = a.command[0] if len(a.command) == 1 else shlex.join(a.command)
+        rc, out, err = v.run(cmd, timeout=a.timeout)
     sys.stdout.write(out)
     sys.stderr.write(err)
     return rc

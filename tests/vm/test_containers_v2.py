@@ -2,6 +2,7 @@
 limits from config.json land in the container's cgroup and are enforced, the BPF device program
 is attached, the cgroup namespace makes the container's cgroup its root, and delete removes it."""
 import os
+import time
 import uuid
 
 import pytest
@@ -124,3 +125,38 @@ def test_pids_limit(ocirun, make_bundle, cg):
     out = dict(line.split("=") for line in p.stdout.split())
     assert out["cur"] == "4" and int(out["max"]) >= 1, p.stdout + p.stderr
     assert "can't fork" in p.stderr, p.stderr
+
+
+def test_default_cgroups_path(ocirun, make_bundle):
+    b = make_bundle(["sleep", "100"])
+    ocirun.ok("run", "-d", "-b", b.path, "vm-default", stdin=open(os.devnull))
+    try:
+        pid = ocirun.state("vm-default")["pid"]
+        assert read(f"/proc/{pid}/cgroup") == "0::/ocirun/vm-default"
+    finally:
+        ocirun.ok("delete", "--force", "vm-default")
+    assert not os.path.exists("/sys/fs/cgroup/ocirun/vm-default")
+
+
+def test_rw_cgroup_mount_subtree_removed_by_delete(ocirun, make_bundle, cg):
+    """Without "ro" the container may manage its own subtree (nsdelegate): it makes a child
+    cgroup, moves a process there, and delete --force kills and removes the whole subtree."""
+    b = make_bundle(["sh", "-c", "mkdir /sys/fs/cgroup/inner && (echo $$ > /sys/fs/cgroup/inner/"
+                     "cgroup.procs; exec sleep 100) & sleep 100"])
+    b.linux["cgroupsPath"] = cg
+    for m in b.config["mounts"]:
+        if m["destination"] == "/sys/fs/cgroup":
+            m["options"].remove("ro")
+    b.write()
+    ocirun.ok("run", "-d", "-b", b.path, "vm-rw", stdin=open(os.devnull))
+    path = f"/sys/fs/cgroup{cg}"
+    try:
+        end = time.monotonic() + 20
+        while not (os.path.exists(f"{path}/inner/cgroup.procs")
+                   and read(f"{path}/inner/cgroup.procs")):
+            assert time.monotonic() < end, "no process moved into inner"
+            time.sleep(0.05)
+        assert read(f"{path}/cgroup.procs")
+    finally:
+        ocirun.ok("delete", "--force", "vm-rw")
+    assert not os.path.exists(path)
