@@ -43,7 +43,10 @@ class Runtime:
 
     # ------------------------------------------------------------------------------ create
     def create(self, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
-               preserve_fds=0, no_new_keyring=False, _console_fd=None):
+               preserve_fds=0, no_new_keyring=False, _console_fd=None, best_effort=False):
+        """Create ``cid`` from ``bundle``. ``best_effort`` is accepted for the platform seam's
+        sake: Linux enforces everything config.json asks for or refuses it, nothing is ever
+        dropped, so the flag changes nothing here (see docs/platforms.md)."""
         from .config.model import load_bundle
         from .linux import capabilities, namespaces, process
         from .linux.init import InitContext
@@ -110,7 +113,9 @@ class Runtime:
             ctx.console_fd = -1
             if terminal:
                 from .linux import terminal as term
-                ctx.console_fd = _console_fd if _console_fd is not None else \
+                # _console_fd: a callable giving the container's end of a private pair
+                # (foreground run relays the pty itself, see linux/relay.py)
+                ctx.console_fd = _console_fd() if _console_fd is not None else \
                     term.connect_console_socket(console_socket)
             ctx.ns_fds = namespaces.open_paths(spec.linux.namespaces)
             ctx.rootfs = rootfs
@@ -155,7 +160,7 @@ class Runtime:
                 for fd in [ctx.fifo_fd] + [fd for _, fd in ctx.ns_fds]:
                     if fd >= 0:
                         os.close(fd)
-                if ctx.console_fd is not None and ctx.console_fd >= 0 and _console_fd is None:
+                if ctx.console_fd is not None and ctx.console_fd >= 0:
                     os.close(ctx.console_fd)
         c.unlock()
         return init_pid
@@ -333,21 +338,37 @@ class Runtime:
 
     # ------------------------------------------------------------------------------ run
     def run(self, cid, bundle, detach=False, keep=False, no_subreaper=False, pid_file=None,
-            console_socket=None, no_pivot=False, preserve_fds=0, no_new_keyring=False):
+            console_socket=None, no_pivot=False, preserve_fds=0, no_new_keyring=False,
+            best_effort=False):
         """create + start; in the foreground wait for the init and return its exit status
         (128+signal), then delete unless ``keep``."""
         from .linux import syscalls as sc
         if not detach and not no_subreaper:
             sc.set_child_subreaper(True)
-        pid = self.create(cid, bundle, pid_file=pid_file, console_socket=console_socket,
-                          no_pivot=no_pivot, preserve_fds=preserve_fds)
+        pair = None
+        if not detach and console_socket is None:   # terminal: true -> we relay the pty
+            from .linux.relay import ConsolePair
+            pair = ConsolePair(3 + int(preserve_fds or 0))
+        try:
+            pid = self.create(cid, bundle, pid_file=pid_file, console_socket=console_socket,
+                              no_pivot=no_pivot, preserve_fds=preserve_fds,
+                              _console_fd=pair.child_fd if pair is not None else None)
+        except BaseException:
+            if pair is not None:
+                pair.close()
+            raise
         if detach:
             self.start(cid)
             return 0
         fwd = _forward_signals(pid)
         try:
-            self.start(cid)
-            status = _wait_status(pid, reaped_by_us=not no_subreaper)
+            if pair is not None and pair.used:
+                master = pair.recv_master()
+                self.start(cid)
+                status = _relay_and_wait(master, pid, not no_subreaper)
+            else:
+                self.start(cid)
+                status = _wait_status(pid, reaped_by_us=not no_subreaper)
         except BaseException:
             self.delete(cid, force=True)
             raise
@@ -357,6 +378,118 @@ class Runtime:
         if not keep:
             self.delete(cid, force=True)
         return status
+
+    # ------------------------------------------------------------------------------ exec
+    def exec(self, cid, args=None, process=None, tty=None, console_socket=None, detach=False,
+             pid_file=None, preserve_fds=0, cwd=None, env=(), user=None, additional_gids=(),
+             caps=(), no_new_privs=None, apparmor=None, process_label=None, cgroup=(),
+             ignore_paused=False):
+        """Run a new process in a running container (``ocirun exec``). ``process``: a
+        process.json path (``"-"``: stdin) or dict, else the bundle's ``process`` with
+        ``args`` and the overrides (runc's). Foreground: returns the exit status (128+signal);
+        ``detach``: returns the process's pid as soon as it exec'd."""
+        from .linux import exec as lexec
+        from .linux import syscalls as sc
+        from .linux.capabilities import CapPlan
+        from .linux.process import above
+        from .state import proc_stat
+        c = Container.load(self.root, cid)
+        st = c.status()
+        if st == "stopped":
+            raise StateError("cannot exec in a stopped container")
+        if st == "paused" and not ignore_paused:
+            raise StateError("cannot exec in a paused container (use --ignore-paused to "
+                             "override)")
+        if st == "creating":
+            raise StateError("cannot exec in a container that is being created")
+        spec, proc, ids = _exec_process(c, args, process, tty, cwd, env, user,
+                                        additional_gids, caps, no_new_privs, apparmor,
+                                        process_label)
+        if proc.terminal and detach and console_socket is None:
+            raise OciError("cannot allocate tty if ocirun will detach without setting "
+                           "console socket")
+        if not proc.terminal and console_socket is not None:
+            raise OciError("cannot use console socket if ocirun will not detach or allocate "
+                           "tty")
+        if proc.apparmor_profile or proc.selinux_label:
+            from .linux import lsm
+            spec.process = proc
+            lsm.validate(spec)
+        preserve_fds = int(preserve_fds or 0)
+        min_fd = 3 + preserve_fds
+        ctx = lexec.ExecContext()
+        ctx.proc = proc
+        ctx.uid, ctx.gid, ctx.user_name, ctx.group_name = ids
+        ctx.preserve_fds = preserve_fds
+        ctx.caps = CapPlan(proc.capabilities)
+        if spec.linux.seccomp is not None:
+            from .linux import seccomp
+            ctx.seccomp_bpf = seccomp.prepare(spec.linux.seccomp)
+            ctx.seccomp_load = seccomp.load
+        pair = pidfd = None
+        try:
+            # the init, pinned: a pidfd, then its start time (pid reuse), then its namespaces
+            try:
+                pidfd = above(sc.pidfd_open(c.pid), min_fd)
+            except OSError:
+                raise StateError("cannot exec in a stopped container") from None
+            ps = proc_stat(c.pid)
+            if ps is None or ps[1] != c.data.get("start_time", ps[1]):
+                raise StateError("cannot exec in a stopped container")
+            ctx.ns_fds = [(t, above(fd, min_fd)) for t, fd in lexec.open_namespaces(c.pid)]
+            ctx.root_fd = above(os.open(f"/proc/{c.pid}/root",
+                                        os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), min_fd)
+            try:
+                sc.pidfd_send_signal(pidfd, 0)      # still the same init: the fds are its
+            except OSError:
+                raise StateError("cannot exec in a stopped container") from None
+            if c.data.get("cgroup"):
+                ctx.cgroup2_fd, ctx.cgroup_fds = lexec.open_cgroups(
+                    lexec.cgroup_dirs(lexec.state_cgroup_dirs(c.data["cgroup"]), cgroup),
+                    min_fd)
+            elif cgroup:
+                raise OciError("--cgroup: the container has no cgroup")
+            if proc.terminal:
+                from .linux import terminal as term
+                if console_socket is not None:
+                    ctx.console_fd = above(term.connect_console_socket(console_socket), min_fd)
+                else:
+                    from .linux.relay import ConsolePair
+                    pair = ConsolePair(min_fd)
+                    ctx.console_fd = pair.child_fd()
+            saved = lexec.join_for_children(ctx.ns_fds)
+            try:
+                pid = lexec.spawn(ctx)
+            finally:
+                lexec.restore_for_children(saved)
+        except BaseException:
+            if pair is not None:
+                pair.close()
+            raise
+        finally:
+            for fd in [pidfd, ctx.root_fd, ctx.console_fd, ctx.cgroup2_fd] + ctx.cgroup_fds + \
+                    [fd for _, fd in ctx.ns_fds]:
+                if fd is not None and fd >= 0:
+                    os.close(fd)
+        if pid_file:
+            try:
+                _write_pid_file(pid_file, pid)
+            except OSError as e:     # leave nothing behind: the process goes too
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                if pair is not None:
+                    pair.close()
+                raise OciError(f"write pid file {pid_file}: {e.strerror}") from None
+        if detach:
+            return pid
+        fwd = _forward_signals(pid)
+        try:
+            if pair is not None:
+                return _relay_and_wait(pair.recv_master(), pid, True)
+            return _wait_status(pid)
+        finally:
+            for s, h in fwd:
+                signal.signal(s, h)
 
 
 def _executor(spec):
@@ -412,3 +545,97 @@ def _wait_status(pid, reaped_by_us=True):
     p.poll(None)
     os.close(fd)
     return 0
+
+
+def _relay_and_wait(master, pid, reaped_by_us):
+    from .linux.relay import relay
+    try:
+        relay(master, pid)
+    finally:
+        os.close(master)
+    return _wait_status(pid, reaped_by_us=reaped_by_us)
+
+
+def _exec_process(c, args, process, tty, cwd, env, user, additional_gids, caps,
+                  no_new_privs, apparmor, process_label):
+    """(spec, Process, (uid, gid, user name, group name)) of an exec, as runc builds it:
+    ``process`` (a file, "-" or a dict) taken as it is; otherwise the bundle's process with
+    the command line's args and overrides."""
+    from . import jsonfast
+    from .config.model import load_bundle, parse_process
+    from .config.reader import Obj
+    from .linux.user import parse_user_arg
+    bundle = (c.data or {}).get("bundle")
+    try:
+        spec = load_bundle(bundle)
+    except OciError as e:
+        raise OciError(f"exec: the container's config: {e}") from None
+    ids = (None, None, None, None)
+    if process is not None:
+        doc = process
+        if not isinstance(process, dict):
+            import sys
+            try:
+                if process == "-":
+                    data = sys.stdin.buffer.read()
+                else:
+                    with open(process, "rb") as f:
+                        data = f.read()
+            except OSError as e:
+                raise OciError(f"open {process}: {e.strerror}") from None
+            try:
+                doc = jsonfast.loads(data)
+            except ValueError as e:
+                raise ConfigError("process", f"invalid JSON: {e}") from None
+        proc = parse_process(Obj(doc, "process"))
+        if proc.user.username:
+            ids = (None, None, proc.user.username, None)
+        if not proc.rlimits and spec.process is not None:
+            proc.rlimits = spec.process.rlimits
+        return spec, proc, ids
+    if not args:
+        raise OciError("exec args cannot be empty")
+    if spec.process is None:
+        raise ConfigError("process", "is required to exec without --process")
+    proc = spec.process
+    proc.args = list(args)
+    proc.command_line = None
+    if cwd:
+        if not cwd.startswith("/"):
+            raise OciError(f"cwd {cwd!r} must be an absolute path")
+        proc.cwd = cwd
+    if apparmor:
+        proc.apparmor_profile = apparmor
+    if process_label:
+        proc.selinux_label = process_label
+    if caps:
+        from .linux.capabilities import CAPS
+        pc = proc.capabilities
+        for name in caps:
+            n = name.upper()
+            n = n if n.startswith("CAP_") else "CAP_" + n
+            if n not in CAPS:
+                raise OciError(f"unknown capability {name!r}")
+            for s in ("bounding", "effective", "permitted"):
+                setattr(pc, s, (getattr(pc, s) or []) + [n])
+            # ambient only with inheritable already set (never added by --cap: CVE-2022-29162)
+            if pc.inheritable and n in pc.inheritable:
+                pc.ambient = (pc.ambient or []) + [n]
+    proc.env = list(proc.env) + list(env or ())
+    proc.terminal = bool(tty)
+    if no_new_privs is not None:
+        proc.no_new_privileges = bool(no_new_privs)
+    if user:
+        ids = parse_user_arg(user)
+        proc.user.username = None
+    elif proc.user.username:
+        ids = (None, None, proc.user.username, None)
+    if additional_gids:
+        gids = []
+        for g in additional_gids:
+            for part in str(g).split(","):
+                if not part.strip().isdigit():
+                    raise OciError(f"invalid additional gid {part!r}")
+                gids.append(int(part))
+        proc.user.additional_gids = gids
+    return spec, proc, ids

@@ -3,6 +3,7 @@ import os
 import sys
 
 from ..errors import OciError, Unsupported
+from .cmd_exec import do_exec
 from .parser import Command, Flag, UsageError
 
 CREATE_FLAGS = [
@@ -13,6 +14,8 @@ CREATE_FLAGS = [
     Flag("no-pivot", "bool", False, help="do not use pivot_root (MS_MOVE + chroot instead)"),
     Flag("no-new-keyring", "bool", False, help="do not create a new session keyring"),
     Flag("preserve-fds", "int", 0, help="pass N additional fds (3..3+N-1) to the container"),
+    Flag("best-effort", "bool", False,
+         help="run even if the platform cannot enforce everything (warns what is dropped)"),
 ]
 
 
@@ -38,7 +41,8 @@ def _send_pidfd(path, pid):
 def do_create(ctx, v, pos):
     pid = ctx.rt.create(pos[0], v["bundle"], pid_file=v["pid_file"],
                         console_socket=v["console_socket"], no_pivot=v["no_pivot"],
-                        preserve_fds=v["preserve_fds"], no_new_keyring=v["no_new_keyring"])
+                        preserve_fds=v["preserve_fds"], no_new_keyring=v["no_new_keyring"],
+                        best_effort=v["best_effort"])
     if v["pidfd_socket"]:
         _send_pidfd(v["pidfd_socket"], pid)
 
@@ -51,7 +55,8 @@ def do_run(ctx, v, pos):
     return ctx.rt.run(pos[0], v["bundle"], detach=v["detach"], keep=v["keep"],
                       no_subreaper=v["no_subreaper"], pid_file=v["pid_file"],
                       console_socket=v["console_socket"], no_pivot=v["no_pivot"],
-                      preserve_fds=v["preserve_fds"], no_new_keyring=v["no_new_keyring"])
+                      preserve_fds=v["preserve_fds"], no_new_keyring=v["no_new_keyring"],
+                      best_effort=v["best_effort"])
 
 
 def do_state(ctx, v, pos):
@@ -126,6 +131,9 @@ def do_spec(ctx, v, pos):
 
 
 def do_features(ctx, v, pos):
+    if not sys.platform.startswith("linux"):
+        _jsonout(ctx.rt.features())
+        return
     from ..features import features
     _jsonout(features())
 
@@ -232,8 +240,8 @@ COMMANDS = {c.name: c for c in [
             "", "list containers", 0, 0),
     Command("ps", do_ps, [Flag("format|f", default="table", help="table or json")],
             "<container-id> [ps options]", "list the processes of a container", 1, -1),
-    Command("exec", _later("exec", 3), EXEC_FLAGS, "<container-id> [command...]",
-            "execute a new process inside a container", 1, -1),
+    Command("exec", do_exec, EXEC_FLAGS, "<container-id> [command...]",
+            "execute a new process inside a container", 1, -1, stop_at_positional=True),
     Command("pause", _later("pause", 3), [], "<container-id>", "freeze all processes", 1, 1),
     Command("resume", _later("resume", 3), [], "<container-id>", "thaw all processes", 1, 1),
     Command("update", _later("update", 4), UPDATE_FLAGS, "<container-id>",

@@ -28,11 +28,22 @@ class Ctx:
     @property
     def rt(self):
         if self._rt is None:
-            from ..api import Runtime
             from ..state import DEFAULT_ROOT
-            self._rt = Runtime(root=self.g["root"] or DEFAULT_ROOT,
-                               systemd_cgroup=self.g["systemd_cgroup"], debug=self.g["debug"])
+            if sys.platform.startswith("linux"):
+                from ..api import Runtime
+                self._rt = Runtime(root=self.g["root"] or DEFAULT_ROOT,
+                                   systemd_cgroup=self.g["systemd_cgroup"],
+                                   debug=self.g["debug"])
+            else:  # macOS, Windows: the same surface over the platform seam
+                from ..platforms.runtime import PlatformRuntime
+                self._rt = PlatformRuntime(root=self.g["root"] or DEFAULT_ROOT,
+                                           warn=self.warn)
         return self._rt
+
+    def warn(self, msg):
+        """A warning goes to --log when there is one, and always to stderr."""
+        log_line(self.g, "warning", msg)
+        sys.stderr.write(f"ocirun: warning: {msg}\n")
 
 
 def log_line(g, level, msg):
@@ -76,7 +87,7 @@ def main(argv=None):
         cmd = COMMANDS.get(name)
         if cmd is None:
             raise UsageError(f"no such command: {name}")
-        vals, pos, helped = parse_flags(cmd.flags, args)
+        vals, pos, helped = parse_flags(cmd.flags, args, cmd.stop_at_positional)
         if helped:
             sys.stdout.write(usage("ocirun", cmd))
             return 0

@@ -21,11 +21,15 @@ class Flag:
 
 
 class Command:
-    __slots__ = ("name", "func", "flags", "args", "help", "min_args", "max_args")
+    __slots__ = ("name", "func", "flags", "args", "help", "min_args", "max_args",
+                 "stop_at_positional")
 
-    def __init__(self, name, func, flags=(), args="", help="", min_args=0, max_args=0):
+    def __init__(self, name, func, flags=(), args="", help="", min_args=0, max_args=0,
+                 stop_at_positional=False):
         self.name, self.func, self.flags, self.args, self.help = name, func, list(flags), args, help
         self.min_args, self.max_args = min_args, max_args
+        # options end at the first positional (exec: the rest is the command line)
+        self.stop_at_positional = stop_at_positional
 
 
 _TRUE = {"true": True, "1": True, "t": True, "false": False, "0": False, "f": False}

@@ -147,21 +147,8 @@ def _init(ctx):
         uid, gid = u, (g if g is not None else gid)
 
     # 8. close every fd not on the allow-list, then chdir (CVE-2024-21626 order)
-    keep_top = 2 + ctx.preserve_fds
-    own = sorted(fd for fd in (ctx.fifo_fd, ctx.chan.up_w, ctx.chan.down_r) if fd > keep_top)
-    lo = keep_top + 1
-    for fd in own:
-        if fd > lo:
-            sc.close_range(lo, fd - 1)
-        lo = fd + 1
-    sc.close_range(lo)
-    try:
-        os.chdir(proc.cwd)
-    except OSError as e:
-        raise SetupError(f"chdir to cwd ({proc.cwd!r}) set in config.json failed: "
-                         f"{e.strerror.lower()}") from None
-    if os.getcwd().startswith("(unreachable)"):
-        raise SetupError(f"cwd {proc.cwd!r} is outside the container's root")
+    close_fds(2 + ctx.preserve_fds, (ctx.fifo_fd, ctx.chan.up_w, ctx.chan.down_r))
+    enter_cwd(proc.cwd)
     # a non-native executor (Wasm) resolved its program in prepare()
     exec_path = ctx.exec_path or (resolve_exec(proc, ctx) if ctx.executor is None else None)
 
@@ -179,18 +166,53 @@ def _init(ctx):
     os.close(fd)
     os.close(ctx.fifo_fd)
 
-    # 11. LSM labels (applied at execve), then user, capabilities, no_new_privs, seccomp — seccomp last. Without no_new_privs,
-    # loading a filter needs CAP_SYS_ADMIN: then load it first, before the capabilities are
-    # dropped (as runc does; podman's default is noNewPrivileges=false).
+    # 11. LSM labels, user, capabilities, no_new_privs, seccomp (seccomp last)
+    drop_privileges(proc, uid, gid, ctx.caps, ctx.seccomp_bpf, ctx.seccomp_load)
+
+    # 12. exec
+    if ctx.executor is not None:
+        ctx.executor.run(spec)
+    os.execve(exec_path, proc.args, env_dict(proc.env))
+
+
+# ------------------------------------------------------------------------------ steps shared
+# with exec (linux/exec.py): the last steps before execve of any process in a container
+
+def close_fds(keep_top, own=()):
+    """Close every fd above ``keep_top`` (stdio + preserved fds) except ``own``."""
+    lo = keep_top + 1
+    for fd in sorted(fd for fd in own if fd > keep_top):
+        if fd > lo:
+            sc.close_range(lo, fd - 1)
+        lo = fd + 1
+    sc.close_range(lo)
+
+
+def enter_cwd(cwd):
+    """chdir to the process's cwd, after the fds are closed; refuse a cwd outside the root."""
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise SetupError(f"chdir to cwd ({cwd!r}) set in config.json failed: "
+                         f"{e.strerror.lower()}") from None
+    if os.getcwd().startswith("(unreachable)"):
+        raise SetupError(f"cwd {cwd!r} is outside the container's root")
+
+
+def drop_privileges(proc, uid, gid, caps, seccomp_bpf=None, seccomp_load=None):
+    """LSM labels (applied at execve), then user, capabilities, no_new_privs, seccomp —
+    seccomp last. Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: then load it
+    first, before the capabilities are dropped (as runc does; podman's default is
+    noNewPrivileges=false). Signals go back to their defaults before the filter."""
     if proc.apparmor_profile or proc.selinux_label:
         from . import lsm  # imported by the runtime (lsm.validate) before forking
         if proc.apparmor_profile:
             lsm.write_exec_label("apparmor", proc.apparmor_profile)
         if proc.selinux_label:
             lsm.write_exec_label("selinux", proc.selinux_label)
-    if ctx.seccomp_bpf is not None and not proc.no_new_privileges:
-        ctx.seccomp_load(ctx.seccomp_bpf)
-    ctx.caps.drop_bounding()
+    if seccomp_bpf is not None and not proc.no_new_privileges:
+        seccomp_load(seccomp_bpf)
+    caps.drop_bounding()
     if uid or gid or proc.user.additional_gids or os.getuid() or os.getgid():
         _user.switch(uid, gid, proc.user.additional_gids)
     else:
@@ -198,19 +220,14 @@ def _init(ctx):
             sc.setgroups(proc.user.additional_gids)
         except OSError:
             pass
-    ctx.caps.apply()
+    caps.apply()
     if proc.no_new_privileges:
         sc.set_no_new_privs()
-    # signals back to defaults (CPython ignores SIGPIPE/SIGXFSZ and they survive exec), before
-    # the filter: after it every syscall the init makes is filtered
+    # CPython ignores SIGPIPE/SIGXFSZ and they survive exec: back to defaults, before the
+    # filter (after it every syscall we make is filtered)
     reset_signals()
-    if ctx.seccomp_bpf is not None and proc.no_new_privileges:
-        ctx.seccomp_load(ctx.seccomp_bpf)
-
-    # 12. exec
-    if ctx.executor is not None:
-        ctx.executor.run(spec)
-    os.execve(exec_path, proc.args, env_dict(proc.env))
+    if seccomp_bpf is not None and proc.no_new_privileges:
+        seccomp_load(seccomp_bpf)
 
 
 def hook_state(ctx, status):

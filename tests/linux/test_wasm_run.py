@@ -133,3 +133,21 @@ def test_unprivileged_user(ocirun, wasm_bundle, env):
     b.write()
     p = ocirun("run", "--bundle", b.path, "w-user", env=env)
     assert (p.returncode, p.stdout) == (0, "/echo.wat\n--\nX=1\n"), p.stderr
+
+
+def test_module_and_files_in_a_bind_mounted_volume(ocirun, wasm_bundle, env, tmp_path):
+    """The module itself lives in a volume (resolved after the mounts are made) and reads and
+    writes files under that mount through the WASI preopens; the host sees what it wrote."""
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    shutil.copy(os.path.join(DATA, "files.wat"), vol / "files.wat")
+    (vol / "in.txt").write_text("from the host volume\n")
+    b = wasm_bundle(["/data/files.wat"])
+    b.process["cwd"] = "/data"
+    b.config["mounts"].append({"destination": "/data", "type": "bind", "source": str(vol),
+                               "options": ["rbind", "rw"]})
+    b.write()
+    p = ocirun("run", "--bundle", b.path, "w-vol", env=env)
+    assert (p.returncode, p.stdout) == (0, "from the host volume\n"), p.stderr
+    assert (vol / "out.txt").read_text() == "written by wasm\n"
+    assert not os.path.exists(os.path.join(b.rootfs, "data", "out.txt"))

@@ -304,6 +304,10 @@ class V1Manager(fs.Manager):
         p = self._need("blkio", f)
         bfq = not os.path.exists(p + "/blkio.weight")
         pre = "blkio.bfq." if bfq else "blkio."
+        if (b.weight or any(wd.weight for wd in b.weight_device or ())) and \
+                bfq and not os.path.exists(p + "/blkio.bfq.weight"):
+            raise Unsupported(f"{f}.weight: this kernel has no blkio weight file (neither "
+                              "blkio.weight nor blkio.bfq.weight: no CFQ/BFQ I/O scheduler)")
         if b.weight:
             self._set("blkio", pre + "weight", b.weight, f + ".weight", check=False)
         if b.leaf_weight:
