@@ -5,6 +5,9 @@ import sys
 
 import pytest
 from helpers import PURE_V2, REPO, vmlib
+# the names tests/conftest.py offers, so that a stray ``from conftest import OCIRUN`` run after
+# this file was loaded (then ``conftest`` in sys.modules) still works; use tests/helpers.py
+from helpers import OCIRUN, ROOTFS_SRC, Bundle, Runner, need_root  # noqa: E402,F401
 
 
 
