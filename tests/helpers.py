@@ -1,6 +1,7 @@
 """Helpers shared by the test modules and tests/conftest.py: import them from here
 (``from helpers import OCIRUN``), never ``from conftest import …`` — with more than one
-conftest.py (tests/vm/ has its own) the module named ``conftest`` is whichever pytest loaded last."""
+conftest.py (tests/vm/ has its own) the module named ``conftest`` is whichever pytest loaded
+last."""
 import json
 import os
 import subprocess
@@ -88,7 +89,8 @@ PURE_V2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
 def vmlib():
     """The hack/vm/vm.py module, or skip with the reason."""
     if PURE_V2:
-        pytest.skip("already on a pure cgroup v2 host (inside the VM?): the in-VM tests run directly")
+        pytest.skip("already on a pure cgroup v2 host (inside the VM?): "
+                    "the in-VM tests run directly")
     if not os.path.exists(os.path.join(VM_LIB, "vm.py")):
         pytest.skip(f"no VM library at {VM_LIB}/vm.py")
     if VM_LIB not in sys.path:

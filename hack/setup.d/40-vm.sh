@@ -30,17 +30,23 @@ cd "$VM_DIR"
 KPKG=${OCIRUN_VM_KPKG:-$(apt-cache depends linux-image-amd64 2>/dev/null \
                          | awk '/Depends: linux-image-[0-9]/{print $2; exit}')}
 if [ -z "$KPKG" ]; then
-  apt_get update -qq
-  KPKG=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+  apt_get update -qq || true
+  KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null \
+         | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+fi
+if [ -z "$KPKG" ]; then
+  [ -f vmlinux ] || { echo "vm: no linux-image-amd64 in apt's lists" >&2; exit 1; }
+  KPKG=linux-image-$(cat kver)
 fi
 KVER=${KPKG#linux-image-}
 if [ ! -f vmlinux ] || [ "$(cat kver 2>/dev/null)" != "$KVER" ]; then
   echo "vm: kernel $KPKG"
   rm -rf kdeb modules.new && mkdir -p kdeb modules.new
   if ! (cd kdeb && apt-get download "$KPKG" >/dev/null 2>&1); then
-    apt_get update -qq
+    apt_get update -qq || true
     (cd kdeb && apt-get download "$KPKG" >/dev/null) || {
-      if [ -f vmlinux ]; then echo "vm: cannot fetch $KPKG; keeping kernel $(cat kver)"; KVER=$(cat kver);
+      if [ -f vmlinux ]; then
+        echo "vm: cannot fetch $KPKG; keeping kernel $(cat kver)"; KVER=$(cat kver)
       else echo "vm: cannot fetch $KPKG" >&2; exit 1; fi; }
   fi
   if [ "$KVER" != "$(cat kver 2>/dev/null)" ]; then

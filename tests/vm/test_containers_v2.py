@@ -56,7 +56,8 @@ def test_resources_applied_and_deleted(ocirun, make_bundle, cg):
 
 
 def test_cgroup_namespace_root_and_readonly_mount(ocirun, make_bundle, cg):
-    b = make_bundle(["sh", "-c", "cat /proc/self/cgroup; grep ' /sys/fs/cgroup ' /proc/self/mountinfo;"
+    b = make_bundle(["sh", "-c", "cat /proc/self/cgroup;"
+                     " grep ' /sys/fs/cgroup ' /proc/self/mountinfo;"
                      " ls /sys/fs/cgroup/memory.max; mkdir /sys/fs/cgroup/x 2>&1; true"])
     b.linux["cgroupsPath"] = cg
     b.write()

@@ -48,7 +48,8 @@ def test_pair_private_link():
                              " exit 1", env={"RECV": RECV}, timeout=30)
         assert rc == 0, "no listener on hostA: " + out + err
         t = time.monotonic()
-        rc, out, err = b.run(f'head -c 8000000 /dev/urandom > /tmp/sent && python3 -c "$SEND" {a.ip}'
+        rc, out, err = b.run("head -c 8000000 /dev/urandom > /tmp/sent && "
+                             f'python3 -c "$SEND" {a.ip}'
                              " && md5sum < /tmp/sent", env={"SEND": SEND}, timeout=120)
         print(f"8 MB over the link in {time.monotonic() - t:.1f}s")
         assert rc == 0, out + err
