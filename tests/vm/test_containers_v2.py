@@ -161,3 +161,25 @@ def test_rw_cgroup_mount_subtree_removed_by_delete(ocirun, make_bundle, cg):
     finally:
         ocirun.ok("delete", "--force", "vm-rw")
     assert not os.path.exists(path)
+
+
+def test_ps_and_kill_all(ocirun, make_bundle, cg):
+    b = make_bundle(["sh", "-c", "sleep 100 & sleep 100 & sleep 100"])
+    b.linux["cgroupsPath"] = cg
+    b.write()
+    ocirun.ok("run", "-d", "-b", b.path, "vm-ps", stdin=open(os.devnull))
+    path = f"/sys/fs/cgroup{cg}"
+    try:
+        procs = sorted(int(p) for p in read(f"{path}/cgroup.procs").split())
+        assert len(procs) == 3
+        pids = ocirun.ok("ps", "--format", "json", "vm-ps").stdout
+        assert sorted(int(p) for p in pids.strip("[]\n").split(",")) == procs
+        ocirun.ok("kill", "--all", "vm-ps", "KILL")
+        end = time.monotonic() + 20
+        while read(f"{path}/cgroup.procs"):
+            assert time.monotonic() < end, "processes survived kill --all"
+            time.sleep(0.05)
+        assert ocirun.state("vm-ps")["status"] == "stopped"
+    finally:
+        ocirun.ok("delete", "--force", "vm-ps")
+    assert not os.path.exists(path)
