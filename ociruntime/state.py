@@ -7,7 +7,7 @@ import os
 import time
 
 from . import jsonfast
-from .errors import ContainerExists, ContainerNotFound, InvalidID, OciError
+from .errors import ContainerExists, ContainerNotFound, InvalidID
 
 DEFAULT_ROOT = "/run/ocirun"
 FIFO = "exec.fifo"

@@ -47,8 +47,9 @@ class Ctx:
 
 
 def log_line(g, level, msg):
-    """Write one log line to --log (json or logrus-like text); errors also go to stderr
-    when there is no log file."""
+    """Write one log line to --log (json or logrus-like text); errors also go to stderr, log
+    file or not, as runc does: conmon relays the runtime's stderr to podman, which otherwise
+    parses the whole --log file as one JSON object (fails from the second error on)."""
     path = g.get("log") if g else ""
     if path:
         from ..state import rfc3339nano
@@ -63,7 +64,6 @@ def log_line(g, level, msg):
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
             os.write(fd, (line + "\n").encode())
             os.close(fd)
-            return
         except OSError:
             pass
     if level == "error":

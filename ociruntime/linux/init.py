@@ -65,7 +65,7 @@ def bridge_main(ctx):
         # needed, which a user-namespaced init would lack) before the init mounts anything.
         hold = ctx.cgjoin and flags & sc.CLONE_NEWCGROUP
         if hold:
-            import _socket
+            import _socket  # noqa: F811 - already loaded above when cgns is new
             flags &= ~sc.CLONE_NEWCGROUP
             ctx.cgns = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
         if flags:

@@ -12,7 +12,6 @@ import _signal as signal
 import time
 
 from ..errors import OciError, SetupError
-from . import syscalls as sc
 
 
 def above(fd, min_fd):
@@ -131,6 +130,7 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
         bridge_main(ctx)  # never returns
     chan.parent_close_child_ends()
     init_pid = reap = 0
+    hooks_pending = False
     try:
         chan.go()
         while True:
@@ -166,7 +166,16 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
                         f.write(str(ctx.spec.process.oom_score_adj))
                 if on_hooks is not None:
                     on_hooks("pid", init_pid)
+                if hooks_pending:
+                    hooks_pending = False
+                    on_hooks("hooks", init_pid)
+                    chan.go()
             elif msg == "hooks":
+                # the init and the bridge write to the same pipe: "hooks" (from the init) can
+                # arrive before "pid" (from the bridge); hooks need the pid, so wait for it
+                if not init_pid:
+                    hooks_pending = True
+                    continue
                 on_hooks("hooks", init_pid)
                 chan.go()
             elif msg == "ready":

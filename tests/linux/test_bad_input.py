@@ -126,6 +126,8 @@ def test_json_log_format(ocirun, tmp_path):
     line = json.loads(log.read_text().splitlines()[-1])
     assert line["level"] == "error" and line["msg"] == "container does not exist"
     assert line["time"].endswith("Z")
+    # and on stderr too, as runc does (conmon relays it; podman cannot parse a multi-line log)
+    assert p.stderr == "ocirun: container does not exist\n"
 
 
 def test_help_everywhere(ocirun):
