@@ -296,10 +296,12 @@ def checkpoint(rt, cid, o):
                 raise OciError(f"--empty-ns: only the network namespace is supported, "
                                f"not {ns!r}")
             cmd += ["--empty-ns", EMPTY_NS[ns]]
-        if d.get("paused"):
+        if d.get("paused"):    # dumped through the frozen cgroup (v1 freezer, v2 cgroup.freeze)
             mgr = _cgroup_from_state(d)
-            if mgr is not None and getattr(mgr, "paths", None) and "freezer" in mgr.paths:
-                cmd += ["--freeze-cgroup", mgr.paths["freezer"]]
+            fz = None if mgr is None else \
+                (mgr.paths.get("") if mgr.mode == "v2" else mgr.paths.get("freezer"))
+            if fz:
+                cmd += ["--freeze-cgroup", fz]
         # external mounts: every bind mount (restore maps it to the source again), masked
         # files (/dev/null), bind-mounted device nodes
         for m in spec.mounts:
@@ -330,13 +332,15 @@ def checkpoint(rt, cid, o):
             o.status_fd >= 0 else ()
         mgr = _cgroup_from_state(d)
         dirs = _criu_cgroup_dirs(mgr, paused=bool(d.get("paused")))
-        preexec = (lambda: _enter(dirs)) if dirs else None
         _debug(rt, cmd)
+        # criu joins the cgroups from here, while it starts: the first v1 migration costs
+        # ~18 ms (an RCU grace period), overlapped with criu's own start-up (runc does the
+        # same); the pages it writes come later
         if terminal:   # the pty's master is outside: only the RPC has orphan_pts_master
-            rc = _run_rpc(cmd, preexec)
+            rc = _run_rpc(cmd, None, join=dirs)
         else:
             errs = []
-            rc = _run(cmd, pass_fds=pass_fds, preexec=preexec, errors=errs)
+            rc = _run(cmd, pass_fds=pass_fds, errors=errs, join=dirs)
             if rc != 0 and errs:      # failed before its log was opened
                 raise CriuError(f"criu {'pre-dump' if o.pre_dump else 'dump'} failed "
                                 f"(exit status {rc}): {errs[0]}")
@@ -359,12 +363,13 @@ def _debug(rt, cmd):
         sys.stderr.write("ocirun: debug: " + " ".join(cmd) + "\n")
 
 
-def _run(cmd, pass_fds=(), preexec=None, inherit_stdio=False, errors=None):
+def _run(cmd, pass_fds=(), preexec=None, inherit_stdio=False, errors=None, join=()):
     """fork + exec criu and wait for it (no ``subprocess``: it pulls re, locale, enum: ~10 ms).
     criu's diagnostics go to its log file; what it prints on stderr before the log exists
     (a bad option in a config file) is appended to ``errors`` (a list) when given.
     ``inherit_stdio``: criu gets our fds 0-2 (restore hands them to the container with
-    --inherit-fd); else they are /dev/null."""
+    --inherit-fd); else they are /dev/null. ``join``: cgroup dirs the parent moves criu into
+    right after the fork."""
     r, w = os.pipe()          # CLOEXEC: closed by a successful exec, carries errno otherwise
     er = ew = -1
     if errors is not None and not inherit_stdio:
@@ -390,6 +395,7 @@ def _run(cmd, pass_fds=(), preexec=None, inherit_stdio=False, errors=None):
     os.close(w)
     if ew >= 0:
         os.close(ew)
+    _enter(join, pid)
     try:
         err = _read_all(r)
         if er >= 0:
@@ -421,12 +427,13 @@ def _read_all(fd, limit=None):
             out += chunk
 
 
-def _run_rpc(cmd, preexec, on_pts_master=None, out_pid=None):
+def _run_rpc(cmd, preexec, on_pts_master=None, out_pid=None, join=()):
     """The same request over ``criu swrk`` (criu_rpc.py). Returns 0 or 1 like _run; CRIU's
     first error is read from the log by the caller."""
     from . import criu_rpc
     try:
-        pid = criu_rpc.run(cmd, preexec=preexec, on_pts_master=on_pts_master)
+        pid = criu_rpc.run(cmd, preexec=preexec, on_pts_master=on_pts_master,
+                           on_started=lambda p: _enter(join, p))
     except CriuError:
         return 1
     if out_pid is not None:
@@ -449,16 +456,16 @@ def _criu_cgroup_dirs(mgr, paused=False):
     of the images it writes and the memory it restores are the container's, not the caller's
     (a busy caller cgroup made a 512 MiB dump 2-3x slower here). Never a freezer that is or
     may become frozen with criu in it."""
-    if mgr is None:
+    if mgr is None or mgr.mode == "v2":
+        # pure v2: one cgroup for everything; CRIU then takes the container's tasks for
+        # part of its own cgroup set and does not dump it ("No set 1 found" at restore)
         return []
-    fz = mgr.paths.get("freezer") if mgr.mode != "v2" else None
-    if mgr.mode == "v2" and paused:
-        return []
-    return [p for p in mgr.dirs() if p != fz] if hasattr(mgr, "dirs") else list(mgr.paths.values())
+    fz = mgr.paths.get("freezer")
+    return [p for p in mgr.dirs() if p != fz]
 
 
-def _enter(dirs):
-    b = str(os.getpid()).encode()
+def _enter(dirs, pid=None):
+    b = str(pid or os.getpid()).encode()
     for p in dirs:
         try:
             fd = os.open(p + "/cgroup.procs", os.O_WRONLY)
@@ -493,7 +500,7 @@ def cgroup_root_args(mgr):
         if best is None:
             continue
         mnt, root = best[0], best[1]
-        r = os.path.normpath("/" + root.strip("/") + "/" + p[len(mnt):].strip("/"))
+        r = "/" + "/".join(x for x in (root.strip("/"), p[len(mnt):].strip("/")) if x)
         ctrl = key
         if best[2] == "cgroup2":
             ctrl = ""
@@ -535,8 +542,9 @@ def _userns_access(spec, image):
 
 def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None,
             no_pivot=False, no_subreaper=False):
-    """Restore ``cid`` from o.image_path with the bundle's config. Returns the init's pid
-    (detach) or its exit status (foreground, after deleting the container)."""
+    """Restore ``cid`` from o.image_path with the bundle's config. Returns 0 (detach; the
+    init's pid is in the state and ``pid_file``) or the container's exit status (foreground,
+    after deleting the container)."""
     from .api import _cgroup_manager, _write_pid_file
     from .config.model import load_bundle
     from .linux import syscalls as sc
@@ -655,9 +663,16 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
         readonly = bool(spec.root.readonly)
 
         dirs = _criu_cgroup_dirs(mgr)
+        early = (o.manage_cgroups_mode or "soft") == "ignore"
+        if early and mgr is not None and not dirs:
+            dirs = list(mgr.paths.values())   # v2: the restored tasks must land there
+
+        # criu in the container's cgroups: before it execs when it will not move the restored
+        # tasks itself (--manage-cgroups-mode ignore), else from here while it starts (the
+        # first v1 migration costs ~18 ms), as for dump
 
         def in_private_mntns(enter=True):
-            if enter:
+            if enter and early:
                 _enter(dirs)
             # CRIU wants the rootfs as a mount point: bind it in a mount namespace of the
             # criu process only, so nothing is left on the host whatever happens. Slave, not
@@ -682,7 +697,8 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
             # only wait and delete)
             in_private_mntns(enter=False)
             try:
-                rc = _run_rpc(cmd, lambda: _enter(dirs), send_master, rpc_pid)
+                # criu swrk waits for our request: it joins before restoring anything
+                rc = _run_rpc(cmd, None, send_master, rpc_pid, join=dirs)
             finally:
                 sc.umount2(croot, sc.MNT_DETACH)
             pid = rpc_pid[0]
@@ -690,7 +706,7 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
                 raise _criu_fail("restore", log, rc)
         else:
             rc = _run(cmd, pass_fds=tuple(pass_fds), preexec=in_private_mntns,
-                      inherit_stdio=True)
+                      inherit_stdio=True, join=() if early else dirs)
             if rc != 0:
                 raise _criu_fail("restore", log, rc)
             with open(pidf) as f:

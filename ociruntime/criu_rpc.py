@@ -172,9 +172,10 @@ _BOOLS = {"--leave-running": 3, "--ext-unix-sk": 4, "--tcp-established": 5,
 
 
 # ------------------------------------------------------------------------------ swrk
-def run(argv, preexec=None, on_pts_master=None):
+def run(argv, preexec=None, on_pts_master=None, on_started=None):
     """Run the request over ``criu swrk``. Returns the restored pid (restore) or 0; raises
-    CriuError(errmsg) when CRIU reports failure. ``on_pts_master(fd)`` gets the new master."""
+    CriuError(errmsg) when CRIU reports failure. ``on_pts_master(fd)`` gets the new master;
+    ``on_started(pid)`` runs once criu is forked, before the request is sent."""
     criu = argv[0]
     typ, opts, images, work, fds = from_argv(argv)
     # CRIU opens these as /proc/<peer>/fd/N: they stay open here until it is done
@@ -187,13 +188,13 @@ def run(argv, preexec=None, on_pts_master=None):
             wfd = os.open(work, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             own.append(wfd)
             opts += _f_int(17, wfd)
-        return _swrk(criu, typ, opts, fds, preexec, on_pts_master)
+        return _swrk(criu, typ, opts, fds, preexec, on_pts_master, on_started)
     finally:
         for fd in own:
             os.close(fd)
 
 
-def _swrk(criu, typ, opts, fds, preexec, on_pts_master):
+def _swrk(criu, typ, opts, fds, preexec, on_pts_master, on_started=None):
     import array
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     pid = os.fork()
@@ -212,6 +213,8 @@ def _swrk(criu, typ, opts, fds, preexec, on_pts_master):
             os._exit(127)
     child.close()
     try:
+        if on_started is not None:
+            on_started(pid)
         parent.send(_f_int(1, typ) + _f_bytes(2, bytes(opts)))
         while True:
             msg, anc, _flags, _addr = parent.recvmsg(1 << 16, socket.CMSG_SPACE(4 * 4))

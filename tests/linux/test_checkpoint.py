@@ -596,3 +596,21 @@ def test_python_api(ocirun, make_bundle, tmp_path, criu):
     pid = rt.state("criu-api")["pid"]
     _wait_count(pid, _count(pid) + 2)
     rt.delete("criu-api", force=True)
+
+
+def test_restore_manage_cgroups_ignore(ocirun, make_bundle, tmp_path, criu):
+    """--manage-cgroups-mode ignore: CRIU leaves cgroups alone; the restored tasks are in the
+    new container's cgroup because criu itself was (joined before it execs)."""
+    b, out = _counter(ocirun, make_bundle, tmp_path, "criu-ign")
+    out.close()
+    ocirun.ok("checkpoint", "--leave-running", "--manage-cgroups-mode", "ignore",
+              "--image-path", tmp_path / "img", "criu-ign")
+    Piped(ocirun, tmp_path, "restore", "-d", "--manage-cgroups-mode", "ignore",
+          "--image-path", tmp_path / "img", "-b", b.path, "criu-ign2").check().close()
+    pid = _pid(ocirun, "criu-ign2")
+    with open(f"/proc/{pid}/cgroup") as f:
+        mem = [ln for ln in f.read().splitlines() if ":memory:" in ln or ln.startswith("0::")]
+    assert all(ln.endswith("/ocirun/criu-ign2") for ln in mem), mem
+    _wait_count(pid, _count(pid) + 2)
+    for cid in ("criu-ign", "criu-ign2"):
+        ocirun.ok("delete", "--force", cid)
