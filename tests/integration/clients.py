@@ -434,12 +434,16 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         umount_under(self.base)
         # the shim's runc root and ctr's cgroup parent are named after the namespace
         left = remove_cgroup_tree(self.ns)
+        try:   # ocirun caches `criu --version` in its root (ociruntime/criu.py)
+            os.unlink(os.path.join(self.root_of(), ".criu-version"))
+        except OSError:
+            pass
         try:
-            os.rmdir(f"/run/containerd/runc/{self.ns}")
+            os.rmdir(self.root_of())
         except FileNotFoundError:
             pass
         except OSError:
-            left.append(f"/run/containerd/runc/{self.ns}")
+            left.append(self.root_of())
         if self.host_dirs is not None:
             self.host_dirs.remove()
         return left + mounts_under(self.base)
