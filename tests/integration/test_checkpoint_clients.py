@@ -252,7 +252,7 @@ def test_ctr_checkpoint_task_restore_live(ctrc, runtime, name):
     ref = f"localhost/ckpt-{name}:1"
     p = ctr("containers", "checkpoint", "--task", "--rw", name, ref)
     assert p.returncode == 0, p.stderr
-    at = c_count(ctr, name)
+    at = c_wait(ctr, name, -1)
     assert ref in ctr("images", "list", "-q").stdout.split()
     c_wait(ctr, name, at + 2)                       # the original keeps counting
     copy = name[:50] + "-copy"
@@ -261,7 +261,7 @@ def test_ctr_checkpoint_task_restore_live(ctrc, runtime, name):
     first = c_wait(ctr, copy, 0)
     assert 0 < first <= at + 2, (at, first)         # from its checkpointed value, not from 0
     c_wait(ctr, copy, first + 2)
-    c_wait(ctr, name, c_count(ctr, name) + 2)
+    c_wait(ctr, name, c_wait(ctr, name, -1) + 2)
     # the restored task is the runtime's (the checkpoint keeps the runtime options)
     root = ctr.root_of()
     rs = runtime_state(runtime, root, copy)
@@ -281,7 +281,7 @@ def test_ctr_checkpoint_delete_restore_same_name(ctrc, runtime, name):
     ref = f"localhost/ckpt-{name}:1"
     p = ctr("containers", "checkpoint", "--task", "--rw", name, ref)
     assert p.returncode == 0, p.stderr
-    at = c_count(ctr, name)
+    at = c_wait(ctr, name, -1)
     assert ctr("tasks", "kill", "-s", "SIGKILL", name).returncode == 0
     wait_for(lambda: ctr("tasks", "delete", name).returncode == 0, 20, "task deleted")
     assert ctr("containers", "delete", name).returncode == 0
@@ -360,7 +360,7 @@ def test_docker_checkpoint_leave_running(dock, runtime, name):
     cid = d_start(docker, runtime, name)
     p = docker("checkpoint", "create", "--leave-running", name, "cp2")
     assert p.returncode == 0, p.stderr
-    at = d_count(docker, name)
+    at = d_wait(docker, name, -1)
     assert d_state(docker, name)["State"]["Status"] == "running"
     d_wait(docker, name, at + 3)                         # the original keeps counting
     assert docker("kill", name).returncode == 0
