@@ -393,3 +393,39 @@ def test_pid_file_failure_leaves_no_process(ocirun, running, tmp_path):
     assert json.loads(ocirun.ok("ps", "--format", "json", "exec-pf").stdout) == \
         [ocirun.state("exec-pf")["pid"]]
     ocirun.ok("delete", "-f", "exec-pf")
+
+
+def test_exec_into_a_no_pivot_container_sees_its_root(ocirun, make_bundle, tmp_path):
+    # MS_MOVE + chroot: setns into the mount namespace follows the mount on its root
+    # (LOOKUP_DOWN); exec also compares with the init's root and chroots if they differ
+    b = make_bundle(["sleep", "1000"])
+    ocirun.ok("run", "-d", "--no-pivot", "-b", b.path, "exec-np", stdin=subprocess.DEVNULL)
+    init = ocirun.state("exec-np")["pid"]
+    host_only = tmp_path / "host-only-marker"
+    host_only.write_text("x")
+    p = ocirun("exec", "exec-np", "sh", "-c",
+               f"test -e {host_only} && echo HOST; test -x /bin/busybox && echo OK")
+    assert p.stdout.split() == ["OK"], (p.stdout, p.stderr)
+    pidfile = tmp_path / "pid"
+    ocirun.ok("exec", "-d", "--pid-file", pidfile, "exec-np", "sleep", "100",
+              stdin=subprocess.DEVNULL)
+    pid = int(pidfile.read_text())
+    st, ist = os.stat(f"/proc/{pid}/root"), os.stat(f"/proc/{init}/root")
+    assert (st.st_dev, st.st_ino) == (ist.st_dev, ist.st_ino)
+    ocirun.ok("delete", "-f", "exec-np")
+
+
+def test_lsm_labels_fail_closed(ocirun, running):
+    import sys
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    from ociruntime.linux import lsm
+    running("exec-lsm")
+    if not lsm.apparmor_enabled():
+        p = ocirun("exec", "--apparmor", "someprofile", "exec-lsm", "true")
+        assert p.returncode == 1 and "AppArmor is not enabled" in p.stderr
+    if not lsm.selinux_enabled():
+        p = ocirun("exec", "--process-label", "system_u:system_r:x:s0", "exec-lsm", "true")
+        assert p.returncode == 1 and "SELinux is not enabled" in p.stderr
+    assert json.loads(ocirun.ok("ps", "--format", "json", "exec-lsm").stdout) == \
+        [ocirun.state("exec-lsm")["pid"]]
+    ocirun.ok("delete", "-f", "exec-lsm")
