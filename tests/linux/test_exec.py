@@ -429,3 +429,39 @@ def test_lsm_labels_fail_closed(ocirun, running):
     assert json.loads(ocirun.ok("ps", "--format", "json", "exec-lsm").stdout) == \
         [ocirun.state("exec-lsm")["pid"]]
     ocirun.ok("delete", "-f", "exec-lsm")
+
+
+def test_pidfd_socket_detached(ocirun, running, tmp_path):
+    import array
+    import socket
+    running("exec-pidfd")
+    path = str(tmp_path / "pidfd.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    srv.settimeout(20)
+    got = {}
+
+    def accept():
+        conn, _ = srv.accept()
+        with conn:
+            fds = array.array("i")
+            msg, anc, _, _ = conn.recvmsg(64, socket.CMSG_SPACE(fds.itemsize))
+            for level, typ, data in anc:
+                if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                    fds.frombytes(data[:fds.itemsize])
+            got["fds"] = list(fds)
+    th = threading.Thread(target=accept)
+    th.start()
+    pidfile = tmp_path / "pid"
+    try:
+        ocirun.ok("exec", "-d", "--pidfd-socket", path, "--pid-file", pidfile, "exec-pidfd",
+                  "sleep", "100", stdin=subprocess.DEVNULL)
+        th.join(20)
+        (fd,) = got["fds"]
+        with open(f"/proc/self/fdinfo/{fd}") as f:
+            assert f"Pid:\t{pidfile.read_text()}" in f.read()
+        os.close(fd)
+    finally:
+        srv.close()
+        ocirun.ok("delete", "-f", "exec-pidfd")
