@@ -80,6 +80,7 @@ class Runtime:
                 "hooks": {k: spec.raw.get("hooks", {}).get(k, [])
                           for k in ("poststart", "poststop") if spec.raw.get("hooks", {}).get(k)},
                 "namespaces": {}, "config": None,
+                "resources": (spec.raw.get("linux") or {}).get("resources"),
             }
             mgr = _cgroup_manager(spec, cid, self.systemd_cgroup)
             if mgr is not None:
@@ -123,6 +124,7 @@ class Runtime:
             ctx.hooks = spec.hooks
             ctx.exec_path = None
             ctx.cid = cid
+            ctx.cgjoin = mgr is not None
             if spec.hooks.start_container or spec.hooks.create_container:
                 import subprocess  # noqa: F401 - must be loaded before pivot_root
                 from .linux import hooks  # noqa: F401
@@ -148,12 +150,12 @@ class Runtime:
                 process.kill_and_reap(init_pid)
             elif c.data and c.data.get("pid"):
                 process.kill_and_reap(c.data["pid"])
-            if mgr is not None:
-                try:
-                    mgr.destroy()
-                except OciError:
-                    pass
-            c.remove()
+            left = _destroy_cgroup(mgr) if mgr is not None else None
+            if left is None:
+                c.remove()
+            else:   # keep the record: ``ocirun delete`` can retry the cleanup
+                c.unlock()
+                raise OciError(f"{_err_line(sys_exc())}; cleaning up: {left}") from None
             raise
         finally:
             if ctx is not None:
@@ -269,19 +271,20 @@ class Runtime:
         try:
             st = c.status()
             if st in ("running", "paused") and not force:
-                raise StateError(f"cannot delete container {cid} that is not stopped: "
-                                 f"container {'paused' if st == 'paused' else 'still running'}")
+                raise StateError(f"cannot delete container {cid} that is not stopped: {st}")
             d = c.data or {}
             mgr = _cgroup_manager(d["cgroup"]) if d.get("cgroup") else None
             if mgr is not None and st != "stopped":
                 try:
-                    mgr.kill_all(signal.SIGKILL)
+                    mgr.kill_all(signal.SIGKILL)   # thaws a paused container so it dies
                 except OciError:
                     pass
             if d.get("pid"):
                 kill_and_reap(d["pid"], d.get("start_time"))
             if mgr is not None:
-                mgr.destroy()
+                left = _destroy_cgroup(mgr)
+                if left is not None:   # the record stays so that delete can be retried
+                    raise left
             hooks = d.get("hooks", {}).get("poststop")
             if hooks:
                 from .config.model import parse_hooks
@@ -490,6 +493,113 @@ class Runtime:
         finally:
             for s, h in fwd:
                 signal.signal(s, h)
+
+    # ------------------------------------------------------------------ pause / resume / update /
+    # ------------------------------------------------------------------ stats / events (issue 4)
+    def _manager_of(self, c):
+        d = c.data or {}
+        if not d.get("cgroup"):
+            raise OciError(f"container {c.id} has no cgroup")
+        return _cgroup_manager(d["cgroup"])
+
+    def pause(self, cid):
+        """Freeze every process of a running (or created) container; state -> "paused"."""
+        c = Container.load(self.root, cid, lock=True)
+        try:
+            if c.status() not in ("running", "created"):
+                raise StateError("container not running")
+            self._manager_of(c).freeze()
+            c.data["paused"] = True
+            c.save()
+        finally:
+            c.unlock()
+
+    def resume(self, cid):
+        c = Container.load(self.root, cid, lock=True)
+        try:
+            if c.status() != "paused":
+                raise StateError("container not paused")
+            self._manager_of(c).thaw()
+            c.data["paused"] = False
+            c.save()
+        finally:
+            c.unlock()
+
+    def update(self, cid, resources=None, l3_cache_schema=None, mem_bw_schema=None):
+        """Change the limits of a live container. ``resources``: a dict shaped like
+        ``linux.resources`` (unset or 0 fields are left alone, as runc). The merged resources
+        are saved in the state. Returns the manager's warnings (ignored settings)."""
+        from .config.reader import Obj
+        from .linux import cgroups
+        from .linux.cgroups import update as upd
+        upd.check_rdt(l3_cache_schema, mem_bw_schema)
+        resources = resources or {}
+        cgroups.parse_resources(Obj(resources, "resources"))   # type errors name the field
+        c = Container.load(self.root, cid, lock=True)
+        try:
+            if c.status() in ("stopped", "creating"):
+                raise StateError("container not running")
+            mgr = self._manager_of(c)
+            merged, todo, warnings = upd.merge(c.data.get("resources"), resources, mgr.mode)
+            mgr.update(cgroups.parse_resources(Obj(todo, "resources")))
+            c.data["resources"] = merged
+            c.data["cgroup"] = mgr.to_state()
+            c.save()
+            return warnings + list(mgr.warnings)
+        finally:
+            c.unlock()
+
+    def _live(self, cid):
+        c = Container.load(self.root, cid)
+        if c.status() == "stopped":
+            raise StateError(f"container with id {cid} is not running")
+        return c
+
+    def stats(self, cid):
+        """The ``data`` of runc's ``events --stats``: cpu, memory, pids, blkio, hugetlb…"""
+        return self._manager_of(self._live(cid)).stats()
+
+    def events(self, cid, interval=5.0, stats=False):
+        """Iterator of runc-shaped events: ``{"type": "stats", "id", "data"}`` every
+        ``interval`` seconds and ``{"type": "oom", "id"}`` when the OOM killer kills in the
+        container; ends when the container stops. ``stats=True``: one stats event."""
+        if not interval or interval <= 0:
+            raise OciError("duration interval must be greater than 0")
+        c = self._live(cid)
+        mgr = self._manager_of(c)
+        if stats:
+            return iter([{"type": "stats", "id": cid, "data": mgr.stats()}])
+        from .linux.cgroups.update import event_stream
+        return event_stream(c, mgr, interval)
+
+
+def sys_exc():
+    import sys
+    return sys.exc_info()[1]
+
+
+def _err_line(e):
+    return str(e) if isinstance(e, OciError) else f"{type(e).__name__}: {e}"
+
+
+def _destroy_cgroup(mgr, settle=1.0):
+    """Kill whatever is left in the cgroup (processes a shared pid namespace, a hook or a
+    failed create let escape the init), wait briefly for it to empty, remove the whole
+    subtree. Returns None, or the OciError (runc's "Failed to remove paths: map[...]")."""
+    import time
+    try:
+        if mgr.exists() and mgr.pids():
+            try:
+                mgr.kill_all(signal.SIGKILL)
+            except OciError:
+                pass
+            end = time.monotonic() + settle
+            while mgr.pids() and time.monotonic() < end:
+                time.sleep(0.005)
+        mgr.destroy()
+    except OciError as e:
+        return e
+    return None
 
 
 def _executor(spec):

@@ -5,6 +5,7 @@ import sys
 from ..errors import OciError, Unsupported
 from .cmd_exec import do_exec
 from .parser import Command, Flag, UsageError
+from . import cmd_resources as _res
 
 CREATE_FLAGS = [
     Flag("bundle|b", default=".", help="path to the root of the bundle directory"),
@@ -201,24 +202,6 @@ EXEC_FLAGS = [
     Flag("cgroup", many=True, help="run in a sub-cgroup ([controller:]path)"),
     Flag("ignore-paused", "bool", False, help="allow exec in a paused container"),
 ]
-UPDATE_FLAGS = [
-    Flag("resources|r", default=None, help="path to a LinuxResources JSON file ('-' = stdin)"),
-    Flag("memory", default=None, help="memory limit (bytes)"),
-    Flag("memory-reservation", default=None, help="memory reservation"),
-    Flag("memory-swap", default=None, help="memory+swap limit"),
-    Flag("cpu-shares", default=None, help="CPU shares"),
-    Flag("cpu-quota", default=None, help="CFS quota"),
-    Flag("cpu-period", default=None, help="CFS period"),
-    Flag("cpu-rt-runtime", default=None, help="RT runtime"),
-    Flag("cpu-rt-period", default=None, help="RT period"),
-    Flag("cpuset-cpus", default=None, help="CPUs to use"),
-    Flag("cpuset-mems", default=None, help="memory nodes to use"),
-    Flag("pids-limit", default=None, help="maximum number of pids"),
-    Flag("blkio-weight", default=None, help="blkio weight"),
-    Flag("l3-cache-schema", default=None, help="intel RDT L3 schema"),
-    Flag("mem-bw-schema", default=None, help="intel RDT memory bandwidth schema"),
-]
-
 COMMANDS = {c.name: c for c in [
     Command("create", do_create, CREATE_FLAGS, "<container-id>",
             "create a container (stopped at the exec fifo until start)", 1, 1),
@@ -242,14 +225,12 @@ COMMANDS = {c.name: c for c in [
             "<container-id> [ps options]", "list the processes of a container", 1, -1),
     Command("exec", do_exec, EXEC_FLAGS, "<container-id> [command...]",
             "execute a new process inside a container", 1, -1, stop_at_positional=True),
-    Command("pause", _later("pause", 3), [], "<container-id>", "freeze all processes", 1, 1),
-    Command("resume", _later("resume", 3), [], "<container-id>", "thaw all processes", 1, 1),
-    Command("update", _later("update", 4), UPDATE_FLAGS, "<container-id>",
+    Command("pause", _res.do_pause, [], "<container-id>", "freeze all processes", 1, 1),
+    Command("resume", _res.do_resume, [], "<container-id>", "thaw all processes", 1, 1),
+    Command("update", _res.do_update, _res.UPDATE_FLAGS, "<container-id>",
             "update a container's resource limits", 1, 1),
-    Command("events", _later("events", 4), [
-        Flag("interval", default="5s", help="stats interval"),
-        Flag("stats", "bool", False, help="display the stats once and exit")],
-        "<container-id>", "container events and stats", 1, 1),
+    Command("events", _res.do_events, _res.EVENTS_FLAGS, "<container-id>",
+            "container events (OOM) and stats", 1, 1),
     Command("checkpoint", _later("checkpoint", 5), CHECKPOINT_FLAGS, "<container-id>",
             "checkpoint a running container (CRIU)", 1, 1),
     Command("restore", _later("restore", 5), RESTORE_FLAGS, "<container-id>",

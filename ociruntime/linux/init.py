@@ -6,6 +6,8 @@ The bridge joins/creates the namespaces (a pid namespace applies to the next chi
 init, reports its pid and exits, so the init is re-parented to the caller's subreaper (the
 shim/conmon), never waited on by us. The init realizes the config, reports "ready", blocks on
 the exec fifo until ``start``, then drops privileges and execs the user's program.
+The init joins the container's cgroup late (after the rootfs; docs/cgroups.md "When the init
+joins its cgroup"), so the pages it copies from the runtime are not charged to the container.
 
 Everything needed after pivot_root (modules, shared libraries, the seccomp BPF, the capability
 plan) is imported or computed before it: the host's interpreter and libraries are gone after.
@@ -24,7 +26,7 @@ class InitContext:
     """What the runtime prepared before forking; read-only in the children."""
     __slots__ = ("spec", "chan", "fifo_fd", "caps", "seccomp_bpf", "seccomp_flags", "no_pivot",
                  "preserve_fds", "console_fd", "ns_fds", "rootfs", "executor", "hooks",
-                 "terminal", "exec_path", "cid", "seccomp_load")
+                 "terminal", "exec_path", "cid", "seccomp_load", "cgjoin", "cgns")
 
     def __init__(self):
         for k in self.__slots__:
@@ -41,7 +43,10 @@ def bridge_main(ctx):
         sc.set_dumpable(False)
         spec = ctx.spec
         lx = spec.linux
-        ctx.chan.expect_go()                        # the runtime placed us in the cgroup
+        ctx.chan.expect_go()
+        cgns = lx.ns("cgroup")
+        if ctx.cgjoin and cgns is not None and cgns.path is None:
+            import _socket  # noqa: F401 - for enter_cgroupns; unreadable from a user namespace
         # 1. namespaces: join the ones given by path (user first), create the others
         joined = {t for t, _ in ctx.ns_fds}
         namespaces.join(ctx.ns_fds, ("user",))
@@ -53,6 +58,16 @@ def bridge_main(ctx):
             become_root_in_userns()
         namespaces.join(ctx.ns_fds, joined - {"user"})
         flags = namespaces.new_flags(lx.namespaces, exclude=("user",))
+        # Late cgroup join (the runtime's own memory is not charged to the container): the
+        # init joins the cgroup only after its setup (see _init). A new cgroup namespace
+        # must be rooted at the container's cgroup, so the bridge joins, unshares it and
+        # passes an fd of it (SCM_RIGHTS: no ptrace access to the non-dumpable bridge is
+        # needed, which a user-namespaced init would lack) before the init mounts anything.
+        hold = ctx.cgjoin and flags & sc.CLONE_NEWCGROUP
+        if hold:
+            import _socket
+            flags &= ~sc.CLONE_NEWCGROUP
+            ctx.cgns = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
         if flags:
             sc.unshare(flags)
         if lx.time_offsets and lx.ns("time") is not None and lx.ns("time").path is None:
@@ -62,7 +77,14 @@ def bridge_main(ctx):
         pid = os.fork()
         if pid == 0:
             init_main(ctx)                          # never returns
+        if hold:
+            ctx.cgns[1].close()
+            ctx.chan.send("cgjoin bridge")          # the runtime places us in the cgroup
+            ctx.chan.expect_go()
+            sc.unshare(sc.CLONE_NEWCGROUP)
         ctx.chan.send(f"pid {pid}")
+        if hold:                                    # in flight, the fd outlives us
+            send_fd(ctx.cgns[0], "/proc/self/ns/cgroup")
         os._exit(0)
     except BaseException as e:  # noqa: B036 - report everything, then die
         ctx.chan.error(e)
@@ -105,6 +127,15 @@ def _init(ctx):
         os.setsid()
 
     # 2. hooks that run in the runtime namespace once the namespaces exist
+    # (first the cgroup: joined as late as possible, after the rootfs, unless a hook may look
+    # at our cgroup or /sys/fs/cgroup is a bind of our own cgroup (no cgroup namespace))
+    if ctx.cgns is not None:
+        enter_cgroupns(ctx)
+    late_join = ctx.cgjoin and not (
+        ctx.hooks.prestart or ctx.hooks.create_runtime or ctx.hooks.create_container or
+        (lx.ns("cgroup") is None and any(m.type == "cgroup" for m in spec.mounts)))
+    if ctx.cgjoin and not late_join:
+        join_cgroup(ctx)
     if ctx.hooks.prestart or ctx.hooks.create_runtime:
         ctx.chan.send("hooks")
         ctx.chan.expect_go()
@@ -121,6 +152,8 @@ def _init(ctx):
     ctx.rootfs.prepare(spec, no_pivot=ctx.no_pivot, before_switch=before_switch)
     # 4. after pivot_root: masked and read-only paths, read-only root, sysctl
     ctx.rootfs.finish(spec)
+    if late_join:
+        join_cgroup(ctx)
 
     # 5. hostname and domainname
     if spec.hostname is not None:
@@ -228,6 +261,43 @@ def drop_privileges(proc, uid, gid, caps, seccomp_bpf=None, seccomp_load=None):
     reset_signals()
     if seccomp_bpf is not None and proc.no_new_privileges:
         seccomp_load(seccomp_bpf)
+
+
+def send_fd(sock, path):
+    import _socket
+    import sys
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sock.sendmsg([b"1"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
+                               fd.to_bytes(4, sys.byteorder))])
+    finally:
+        os.close(fd)
+        sock.close()
+
+
+def enter_cgroupns(ctx):
+    """Enter the cgroup namespace the bridge made inside the container's cgroup."""
+    import _socket
+    import sys
+    mine, theirs = ctx.cgns[1], ctx.cgns[0]
+    ctx.cgns = None
+    theirs.close()
+    try:
+        _, anc, _, _ = mine.recvmsg(1, _socket.CMSG_SPACE(4))
+    finally:
+        mine.close()
+    if not anc or anc[0][1] != _socket.SCM_RIGHTS:
+        raise SetupError("cannot join the cgroup namespace: the bridge process exited")
+    fd = int.from_bytes(anc[0][2][:4], sys.byteorder)
+    try:
+        sc.setns(fd, sc.CLONE_NEWCGROUP, "cgroup")
+    finally:
+        os.close(fd)
+
+
+def join_cgroup(ctx):
+    ctx.chan.send("cgjoin init")                    # the runtime writes our pid to cgroup.procs
+    ctx.chan.expect_go()
 
 
 def hook_state(ctx, status):

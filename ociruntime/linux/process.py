@@ -3,7 +3,10 @@
 return once the init is blocked on the exec fifo.
 
 Messages are single lines over two pipes: up (children → runtime) and down (runtime →
-children): ``go``, ``userns``, ``hooks``, ``pid N``, ``ready``, ``error MSG``."""
+children): ``go``, ``userns``, ``cgjoin bridge|init``, ``hooks``, ``pid N``, ``ready``,
+``error MSG``. ``cgjoin``: write that process's pid to the cgroup, then ``go`` (the init
+joins late, so the runtime's pages it copies during setup are not charged to the container).
+"""
 import os
 import _signal as signal
 import time
@@ -120,6 +123,7 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
     it is ready; raises SetupError with the init's message on failure (after killing it)."""
     from .init import bridge_main
     chan = ctx.chan
+    join_pending = False    # the init's "cgjoin" raced ahead of the bridge's "pid N"
     bridge = os.fork()
     if bridge == 0:
         os.close(chan.up_r)
@@ -128,14 +132,21 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
     chan.parent_close_child_ends()
     init_pid = reap = 0
     try:
-        if cgroup is not None:
-            cgroup.add(bridge)
         chan.go()
         while True:
             msg = chan.recv()
             if msg is None:
                 raise SetupError("container init exited before it was ready")
-            if msg == "userns":
+            if msg.startswith("cgjoin "):           # bridge (cgroup namespace) or init (late)
+                if msg == "cgjoin bridge":
+                    cgroup.add(bridge)
+                    chan.go()
+                elif init_pid:
+                    cgroup.add(init_pid)
+                    chan.go()
+                else:
+                    join_pending = True
+            elif msg == "userns":
                 from .namespaces import write_id_maps
                 write_id_maps(bridge, ctx.spec.linux.uid_mappings, ctx.spec.linux.gid_mappings)
                 chan.go()
@@ -146,6 +157,10 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
                 except BrokenPipeError:
                     pass
                 reap, bridge = bridge, 0  # reaped once the init is ready: overlaps its work
+                if join_pending:
+                    join_pending = False
+                    cgroup.add(init_pid)
+                    chan.go()
                 if ctx.spec.process.oom_score_adj is not None:
                     with open(f"/proc/{init_pid}/oom_score_adj", "w") as f:
                         f.write(str(ctx.spec.process.oom_score_adj))

@@ -1,13 +1,11 @@
 """process.rlimits → setrlimit, with runc's error wording."""
-import resource
-
 from ..errors import SetupError
 
 NUM = {"RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3,
        "RLIMIT_CORE": 4, "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7,
        "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9, "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11,
        "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13, "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15}
-_INF = resource.RLIM_INFINITY
+_INF = 0xFFFFFFFFFFFFFFFF  # RLIM_INFINITY
 
 
 def _v(x):
@@ -15,11 +13,11 @@ def _v(x):
 
 
 def apply(rlimits):
+    from .syscalls import setrlimit
     for name, soft, hard in rlimits:
         n = NUM[name]
         try:
-            resource.setrlimit(n, (_v(soft), _v(hard)))
-        except (ValueError, OSError) as e:
-            why = "operation not permitted" if getattr(e, "errno", None) == 1 or \
-                isinstance(e, ValueError) else str(e)
+            setrlimit(n, _v(soft), _v(hard))
+        except OSError as e:
+            why = "operation not permitted" if e.errno == 1 else e.strerror.lower()
             raise SetupError(f"error setting rlimit type {n}: {why}") from None

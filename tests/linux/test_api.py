@@ -16,7 +16,7 @@ def test_api_walkthrough(ocirun, make_bundle, tmp_path):
     rt.start("web")
     assert rt.state("web")["status"] == "running"
     assert pid in rt.ps("web")
-    with pytest.raises(StateError, match="container still running"):
+    with pytest.raises(StateError, match="^cannot delete container web that is not stopped: running$"):
         rt.delete("web")
     rt.kill("web", "KILL")
     rt.wait("web", timeout=10)

@@ -60,7 +60,8 @@ def test_lifecycle_states(ocirun, make_bundle, tmp_path):
     p = ocirun("start", "c1")
     assert p.returncode == 1 and "already running" in p.stderr
     p = ocirun("delete", "c1")
-    assert p.returncode == 1 and "container still running" in p.stderr
+    assert p.returncode == 1 and p.stderr.strip().endswith(
+        "ocirun: cannot delete container c1 that is not stopped: running")
     ocirun.ok("kill", "c1", "KILL")
     for _ in range(200):
         if ocirun.state("c1")["status"] == "stopped":
@@ -185,3 +186,27 @@ def test_run_forwards_sigterm(ocirun, make_bundle):
     time.sleep(0.1)
     p.send_signal(signal.SIGTERM)
     assert p.wait(10) == 42
+
+
+def test_process_rlimits_applied(ocirun, make_bundle):
+    import resource
+    # lowering is always allowed; raising a hard limit needs CAP_SYS_RESOURCE, which this
+    # host's root lacks: keep each hard limit at most the runtime's own
+    nproc_hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+    core_hard = resource.getrlimit(resource.RLIMIT_CORE)[1]
+    show = lambda v: "unlimited" if v == resource.RLIM_INFINITY else str(v)  # noqa: E731
+    b = make_bundle(args=["sh", "-c", "grep -E 'open files|core file size|processes' "
+                                      "/proc/self/limits"])
+    b.process["rlimits"] = [
+        {"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200},
+        {"type": "RLIMIT_CORE", "soft": 4096,
+         "hard": 0xFFFFFFFFFFFFFFFF if core_hard == resource.RLIM_INFINITY else core_hard},
+        {"type": "RLIMIT_NPROC", "soft": 77,
+         "hard": 0xFFFFFFFFFFFFFFFF if nproc_hard == resource.RLIM_INFINITY else nproc_hard}]
+    b.write()
+    p = ocirun("run", "-b", b.path, "rlim")
+    assert p.returncode == 0, p.stderr
+    rows = {" ".join(line.split()[:-3]): line.split()[-3:-1] for line in p.stdout.splitlines()}
+    assert rows["Max open files"] == ["100", "200"], p.stdout
+    assert rows["Max core file size"] == ["4096", show(core_hard)], p.stdout
+    assert rows["Max processes"] == ["77", show(nproc_hard)], p.stdout

@@ -188,6 +188,10 @@ class OomWatcher:
         new, self.last = n - self.last, n
         return max(new, 0)
 
+    def drain(self):
+        """Consume the pending notification(s) on the fd (after poll() said readable)."""
+        self._drain(self.fd)
+
     def wait(self, timeout=None):
         import select
         import time
