@@ -73,36 +73,15 @@ def test_exec_errors_use_runc_wording(ocirun, make_bundle, running):
     ocirun.ok("delete", "-f", "exec-err")
 
 
-def _freezer(st):
-    """(freeze, thaw) of the container's cgroup, v1 freezer or v2 cgroup.freeze."""
-    cg = st["cgroup"]
-    if cg.get("mode") == "v2":
-        f = cg["path"] + "/cgroup.freeze"
-        vals = ("1", "0")
-    else:
-        f = cg["paths"]["freezer"] + "/freezer.state"
-        vals = ("FROZEN", "THAWED")
-
-    def put(v):
-        with open(f, "w") as fh:
-            fh.write(v)
-    return (lambda: put(vals[0])), (lambda: put(vals[1]))
-
-
-def test_exec_into_paused_container(ocirun, running, tmp_path):
+def test_exec_into_paused_container(ocirun, running):
     running("exec-paused")
-    st = _state_file(ocirun, "exec-paused")
-    freeze, thaw = _freezer(st)
-    freeze()
-    st["paused"] = True   # what `ocirun pause` records
-    with open(os.path.join(ocirun.root, "exec-paused", "state.json"), "w") as f:
-        json.dump(st, f)
+    ocirun.ok("pause", "exec-paused")
     try:
         p = ocirun("exec", "exec-paused", "true")
         assert p.returncode == 1
         assert p.stderr.strip() == ("ocirun: cannot exec in a paused container (use "
                                     "--ignore-paused to override)")
-        # --ignore-paused: the process joins the frozen cgroup and runs once thawed
+        # --ignore-paused: the process joins the frozen cgroup and runs once resumed
         out = {}
         t = threading.Thread(target=lambda: out.setdefault(
             "p", ocirun("exec", "--ignore-paused", "exec-paused", "echo", "thawed")))
@@ -110,7 +89,7 @@ def test_exec_into_paused_container(ocirun, running, tmp_path):
         time.sleep(0.5)
         assert t.is_alive()
     finally:
-        thaw()
+        ocirun.ok("resume", "exec-paused")
     t.join(20)
     assert out["p"].returncode == 0 and out["p"].stdout == "thawed\n", out["p"].stderr
     ocirun.ok("delete", "-f", "exec-paused")
