@@ -20,6 +20,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 OCIRUN = os.environ.get("OCIRUN", os.path.join(REPO, ".venv", "bin", "ocirun"))
 RUNC = shutil.which("runc", path="/usr/sbin:/usr/bin:/sbin:/bin") or "/usr/sbin/runc"
 IMAGE = "localhost/ocirun-busybox:latest"
+WASM_IMAGE = "localhost/ocirun-wasm:latest"    # hack/mkimage.py --wasm (OCI, annotated)
+WASM_ANNOTATION = "module.wasm.image/variant=compat"
 PREFIX = "clients"                     # every container name starts with it (shared machine)
 # /usr/local/bin may hold another docker CLI: use Debian's binaries by absolute path
 PODMAN, CTR, CONTAINERD, DOCKER, DOCKERD = ("/usr/bin/podman", "/usr/bin/ctr",
@@ -304,6 +306,13 @@ runroot = "{self.dirs['run']}"
             raise ClientError(f"podman: image {IMAGE} missing after load:\n"
                               f"{self('images').stdout}")
 
+    def load(self, image_tar, tag):
+        """Load another image archive (removed with every image at stop())."""
+        p = self("load", "-i", image_tar)
+        if p.returncode != 0 or self("image", "exists", tag).returncode != 0:
+            raise ClientError(f"podman load {image_tar} ({p.returncode}): {tag} missing:\n"
+                              f"{p.stdout}\n{p.stderr}")
+
     def containers(self):
         return self("ps", "-aq").stdout.split()
 
@@ -384,6 +393,13 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         if p.returncode != 0:
             raise ClientError(f"ctr images import failed:\n{p.stdout}\n{p.stderr}\n"
                               f"{read_log(self.log)}")
+
+    def load(self, image_tar, tag):
+        """Import another image archive (removed with every image at stop())."""
+        p = self("images", "import", image_tar, timeout=120)
+        if p.returncode != 0 or tag not in self("images", "list", "-q").stdout.split():
+            raise ClientError(f"ctr images import {image_tar} ({p.returncode}): {tag} missing:"
+                              f"\n{p.stdout}\n{p.stderr}")
 
     def containers(self):
         return self("containers", "list", "-q").stdout.split()
