@@ -244,6 +244,7 @@ class Podman:
         for d in self.dirs.values():
             os.makedirs(d, exist_ok=True)
         self.events = os.path.join(base, "events.log")
+        self.wasm_cache = os.path.join(base, "wasm-cache")   # ocirun's, via conmon's env
         self.cgroup_parent = f"ocirun-{PREFIX}-podman-{os.getpid()}"
         self.conf = os.path.join(self.dirs["conf"], "containers.conf")
         self.storage_conf = os.path.join(self.dirs["conf"], "storage.conf")
@@ -263,6 +264,7 @@ events_logfile_path = "{self.events}"
 tmp_dir = "{self.dirs['tmp']}"
 volume_path = "{self.dirs['volumes']}"
 runtime_supports_json = ["ocirun", "runc", "crun"]
+conmon_env_vars = ["PATH={BASE_ENV['PATH']}", "OCIRUN_WASM_CACHE={self.wasm_cache}"]
 [engine.runtimes]
 ocirun = ["{OCIRUN}"]
 runc = ["{RUNC}"]
@@ -363,7 +365,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [metrics]
   address = ""
 """)
-        self.env = dict(BASE_ENV)
+        # the shim (and so the runtime) inherits containerd's environment
+        self.wasm_cache = os.path.join(base, "wasm-cache")
+        self.env = dict(BASE_ENV, OCIRUN_WASM_CACHE=self.wasm_cache)
 
     def ctr_cmd(self):
         return [CTR, "--address", self.sock, "--namespace", self.ns]
