@@ -19,7 +19,7 @@ import time
 import pytest
 
 import clients
-from clients import WASM_ANNOTATION, WASM_IMAGE, runtime_path, runtime_state, wait_for
+from clients import WASM_ANNOTATION, WASM_IMAGE, in_pty, runtime_path, runtime_state, wait_for
 
 pytestmark = [pytest.mark.clients,
               pytest.mark.skipif("ocirun" not in clients.runtimes(),
@@ -161,6 +161,21 @@ def test_podman_files_in_named_volume(wpodman, name):
         assert wpodman("volume", "rm", "-f", vname).returncode == 0
 
 
+def test_podman_stdin(wpodman, name):
+    p = wpodman("run", "-i", "--rm", "--name", name, WASM_IMAGE, "/cat.wat", runtime="ocirun",
+                input="line one\nline two\n")
+    assert (p.returncode, p.stdout) == (0, "line one\nline two\n<eof>"), p.stderr
+
+
+def test_podman_tty(wpodman, name):
+    """`podman run -it`: the module's stdio is the container's terminal; ^D ends its input."""
+    rc, out = in_pty(wpodman.argv("run", "-it", "--rm", "--name", name, WASM_IMAGE, "/cat.wat",
+                                  runtime="ocirun"),
+                     env=wpodman.env, steps=[("", b"typed\r"), ("typed\r\ntyped", b"\x04")])
+    assert rc == 0, out
+    assert "typed\r\ntyped" in out and out.rstrip().endswith("<eof>"), repr(out)
+
+
 @pytest.mark.parametrize("code", [0, 3, 42])
 def test_podman_exit_code(wpodman, name, code):
     p = podman_run(wpodman, name, "/exit.wat", str(code))
@@ -260,6 +275,18 @@ def test_ctr_files_in_mount(wctr, name, tmp_path):
         "--mount", f"type=bind,src={vol},dst=/data,options=rbind:rw", "--cwd", "/data"])
     assert (p.returncode, p.stdout) == (0, "from the host mount\n"), p.stderr
     assert (vol / "out.txt").read_text() == "written by wasm\n"
+
+
+def test_ctr_tty(wctr, name):
+    """`ctr run -t`: the module reads the container's terminal; ^D ends its input. (Without -t,
+    ctr 1.6 never closes the task's stdin at end of input, with runc as with ocirun: no
+    piped-stdin case for ctr.)"""
+    rc, out = in_pty(wctr.ctr_cmd() + [
+        "run", "-t", "--rm", "--runc-binary", OCIRUN, "--annotation", WASM_ANNOTATION,
+        WASM_IMAGE, name, "/cat.wat"],
+        env=wctr.env, steps=[("", b"typed\r"), ("typed\r\ntyped", b"\x04")])
+    assert rc == 0, out
+    assert "typed\r\ntyped" in out and out.rstrip().endswith("<eof>"), repr(out)
 
 
 @pytest.mark.parametrize("code", [0, 3, 42])
