@@ -189,6 +189,21 @@ def test_podman_trap(wpodman, name, module):
     assert "wasm trap" in p.stderr, p.stderr
 
 
+REFUSED = [("component.wat", "is a WebAssembly component"),
+           ("reactor.wat", "has no _start export"),
+           ("missing-import.wat", "unknown import"),
+           ("nonexistent.wat", "nonexistent.wat")]
+
+
+@pytest.mark.parametrize("module,message", REFUSED, ids=[m for m, _ in REFUSED])
+def test_podman_refused_module(wpodman, name, module, message):
+    """Refused at the runtime's `create`: podman shows ocirun's one line (nothing is left: the
+    harness checks containers now and mounts/cgroups at the end of the session)."""
+    p = podman_run(wpodman, name, "/" + module)
+    assert p.returncode not in (0, 134) and message in p.stderr, (p.returncode, p.stderr)
+    assert "Traceback" not in p.stderr
+
+
 def test_podman_memory_limit_refuses_growth(wpodman, name):
     p = podman_run(wpodman, name, "/grow.wat")          # no limit: 16 MiB more is fine
     assert (p.returncode, p.stdout) == (0, "grow ok\n"), p.stderr
@@ -300,6 +315,14 @@ def test_ctr_trap(wctr, name, module):
     p = ctr_run(wctr, name, "/" + module)
     assert p.returncode == 134, (p.stdout, p.stderr)
     assert "wasm trap" in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("module,message", REFUSED, ids=[m for m, _ in REFUSED])
+def test_ctr_refused_module(wctr, name, module, message):
+    p = ctr_run(wctr, name, "/" + module)
+    assert p.returncode not in (0, 134) and message in p.stderr, (p.returncode, p.stderr)
+    assert "Traceback" not in p.stderr
+    wctr("containers", "delete", name)     # ctr keeps the container when its task fails
 
 
 def test_ctr_memory_limit_refuses_growth(wctr, name):
