@@ -252,6 +252,21 @@ def test_podman_kill_endless_loop(wpodman, name):
     assert wpodman("rm", name).returncode == 0
 
 
+def test_podman_ulimit_cpu_ends_endless_loop(wpodman, name):
+    """`--ulimit cpu=1:2` (process.rlimits RLIMIT_CPU): the spinning module is ended by the
+    kernel (SIGXCPU is ignored by a pid-namespace init; the hard limit's SIGKILL is not)."""
+    # any --ulimit replaces containers.conf's default_ulimits, and podman's own nofile and
+    # nproc defaults are above this host's hard limits: state them too
+    nofile = min(1024, clients._hard_nofile())
+    t = time.monotonic()
+    p = podman_run(wpodman, name, "/loop.wat",
+                   opts=["--ulimit", "cpu=1:2", "--ulimit", f"nofile={nofile}:{nofile}",
+                         "--ulimit", "nproc=32768:32768"])
+    assert p.returncode in (128 + 24, 128 + 9), (p.returncode, p.stderr)
+    assert p.stdout == "looping\n"
+    assert time.monotonic() - t < 30
+
+
 # ----------------------------------------------------------------------------- containerd
 def test_ctr_without_annotation_runs_native(wctr, name):
     """Control: containerd does not pass image annotations; without --annotation the `.wat`
