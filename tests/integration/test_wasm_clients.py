@@ -3,13 +3,15 @@
 config.json) and `ctr run --runc-binary ocirun --annotation module.wasm.image/variant=compat`.
 
 The image (hack/mkimage.py --wasm) is a scratch image holding the WAT modules of
-tests/data/wasm at /. Every module runs through each client: hello, args/env echo, file
-read/write under a bind-mounted volume, exit codes, traps (134), an endless loop stopped by
-SIGTERM/SIGKILL, memory growth past the container's memory limit refused.
+tests/data/wasm at /. Every module runs through each client: hello, args/env echo, stdin and
+a terminal, file read/write under a bind mount or volume, exit codes, traps (134), an endless
+loop stopped by SIGTERM/SIGKILL (and, podman, by RLIMIT_CPU), memory growth past the
+container's memory limit refused, modules refused at create, exec refused.
 
-ocirun only: runc has no Wasm handler (with runc, or without the annotation, the `.wat` file
-is exec'ed natively and fails: one case shows it). The harness's per-test and per-session
-cleanup checks (containers, mounts, cgroups) apply as for every client case."""
+ocirun only: runc has no Wasm handler (without the annotation the `.wat` file is exec'ed
+natively and fails, as it would with runc: one case shows it). The harness's per-test and
+per-session cleanup checks (containers, mounts, cgroups) apply as for every client case.
+docs/clients.md has the table of cases."""
 import json
 import os
 import subprocess
