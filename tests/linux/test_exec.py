@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import OCIRUN
+from helpers import OCIRUN
 
 
 @pytest.fixture
