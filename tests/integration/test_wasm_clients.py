@@ -21,7 +21,8 @@ import time
 import pytest
 
 import clients
-from clients import WASM_ANNOTATION, WASM_IMAGE, in_pty, runtime_path, runtime_state, wait_for
+from clients import (IMAGE, WASM_ANNOTATION, WASM_IMAGE, in_pty, runtime_path, runtime_state,
+                     wait_for)
 
 pytestmark = [pytest.mark.clients,
               pytest.mark.skipif("ocirun" not in clients.runtimes(),
@@ -127,6 +128,18 @@ def test_podman_annotation_flag(wpodman, name):
     longer copies image annotations)."""
     p = podman_run(wpodman, name, "/hello.wat", opts=["--annotation", "run.oci.handler=wasm"])
     assert (p.returncode, p.stdout) == (0, "hello from wasm\n"), p.stderr
+
+
+def test_podman_compat_smart_busybox_image(wpodman, name):
+    """`compat-smart` on a native image: a `.wat` first argument runs on Wasmtime (the module
+    from a read-only bind mount), anything else natively."""
+    data = os.path.join(clients.REPO, "tests", "data", "wasm")
+    opts = ["--annotation", "module.wasm.image/variant=compat-smart", "-v", f"{data}:/w:ro"]
+    p = wpodman("run", "--rm", "--name", name, *opts, IMAGE, "/w/hello.wat", runtime="ocirun")
+    assert (p.returncode, p.stdout) == (0, "hello from wasm\n"), p.stderr
+    p = wpodman("run", "--rm", "--name", name, *opts, IMAGE, "sh", "-c", "echo native; exit 5",
+                runtime="ocirun")
+    assert (p.returncode, p.stdout) == (5, "native\n"), p.stderr
 
 
 def test_podman_args_env(wpodman, name):
