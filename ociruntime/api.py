@@ -408,6 +408,10 @@ class Runtime:
         spec, proc, ids = _exec_process(c, args, process, tty, cwd, env, user,
                                         additional_gids, caps, no_new_privs, apparmor,
                                         process_label)
+        from .executors import wants_wasm
+        if wants_wasm(spec.annotations, spec.process.args if spec.process is not None else None):
+            from .executors.wasm import exec_unsupported
+            exec_unsupported()          # a Wasm container has no native program to join
         if proc.terminal and detach and console_socket is None:
             raise OciError("cannot allocate tty if ocirun will detach without setting "
                            "console socket")
