@@ -755,7 +755,7 @@ class _ExecSpec:
     """What exec needs of the container's config.json (validated whole at create): the
     process (defaults) and linux.seccomp. Parsing only these keeps ``exec`` from importing
     the cgroup and mount parsers."""
-    __slots__ = ("process", "linux", "mount_label", "seccomp")
+    __slots__ = ("process", "linux", "mount_label", "seccomp", "annotations")
 
     def __init__(self):
         self.linux = self          # spec.linux.seccomp / spec.linux.mount_label
@@ -774,6 +774,8 @@ def _exec_spec(bundle):
     except ValueError as e:
         raise ConfigError("config.json", f"invalid JSON: {e}") from None
     s = _ExecSpec()
+    ann = doc.d.get("annotations") if isinstance(doc.d, dict) else None
+    s.annotations = ann if isinstance(ann, dict) else {}
     po = doc.obj("process")
     s.process = parse_process(po) if po else None
     lo = doc.obj("linux")
