@@ -20,6 +20,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 OCIRUN = os.environ.get("OCIRUN", os.path.join(REPO, ".venv", "bin", "ocirun"))
 RUNC = shutil.which("runc", path="/usr/sbin:/usr/bin:/sbin:/bin") or "/usr/sbin/runc"
 IMAGE = "localhost/ocirun-busybox:latest"
+WASM_IMAGE = "localhost/ocirun-wasm:latest"    # hack/mkimage.py --wasm (OCI, annotated)
+WASM_ANNOTATION = "module.wasm.image/variant=compat"
 PREFIX = "clients"                     # every container name starts with it (shared machine)
 # /usr/local/bin may hold another docker CLI: use Debian's binaries by absolute path
 PODMAN, CTR, CONTAINERD, DOCKER, DOCKERD = ("/usr/bin/podman", "/usr/bin/ctr",
@@ -258,6 +260,7 @@ class Podman:
         for d in self.dirs.values():
             os.makedirs(d, exist_ok=True)
         self.events = os.path.join(base, "events.log")
+        self.wasm_cache = os.path.join(base, "wasm-cache")   # ocirun's, via conmon's env
         self.cgroup_parent = f"ocirun-{PREFIX}-podman-{os.getpid()}"
         self.conf = os.path.join(self.dirs["conf"], "containers.conf")
         self.storage_conf = os.path.join(self.dirs["conf"], "storage.conf")
@@ -266,7 +269,8 @@ class Podman:
             BASE_ENV, CONTAINERS_CONF=self.conf, CONTAINERS_STORAGE_CONF=self.storage_conf,
             CONTAINERS_REGISTRIES_CONF=os.path.join(self.dirs["conf"], "none.conf")))
         # conmon (which runs `RUNTIME restore`) gets only conmon_env_vars, not podman's env
-        conmon_env = json.dumps([f"PATH={self.env['PATH']}", f"OCIRUN_CRIU={CRIU}"])
+        conmon_env = json.dumps([f"PATH={self.env['PATH']}", f"OCIRUN_CRIU={CRIU}",
+                                 f"OCIRUN_WASM_CACHE={self.wasm_cache}"])
         with open(self.conf, "w") as f:
             f.write(f"""[containers]
 log_driver = "k8s-file"
@@ -323,6 +327,13 @@ runroot = "{self.dirs['run']}"
             raise ClientError(f"podman: image {IMAGE} missing after load:\n"
                               f"{self('images').stdout}")
 
+    def load(self, image_tar, tag):
+        """Load another image archive (removed with every image at stop())."""
+        p = self("load", "-i", image_tar)
+        if p.returncode != 0 or self("image", "exists", tag).returncode != 0:
+            raise ClientError(f"podman load {image_tar} ({p.returncode}): {tag} missing:\n"
+                              f"{p.stdout}\n{p.stderr}")
+
     def containers(self):
         return self("ps", "-aq").stdout.split()
 
@@ -373,7 +384,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [metrics]
   address = ""
 """)
-        self.env = criu_env(base, BASE_ENV)    # inherited by the shims and the runtimes
+        # the shim (and so the runtime) inherits containerd's environment
+        self.wasm_cache = os.path.join(base, "wasm-cache")
+        self.env = criu_env(base, dict(BASE_ENV, OCIRUN_WASM_CACHE=self.wasm_cache))
 
     def root_of(self):
         """The runtime root the runc v2 shim passes (--root) for this namespace."""
@@ -407,6 +420,13 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         if p.returncode != 0:
             raise ClientError(f"ctr images import failed:\n{p.stdout}\n{p.stderr}\n"
                               f"{read_log(self.log)}")
+
+    def load(self, image_tar, tag):
+        """Import another image archive (removed with every image at stop())."""
+        p = self("images", "import", image_tar, timeout=120)
+        if p.returncode != 0 or tag not in self("images", "list", "-q").stdout.split():
+            raise ClientError(f"ctr images import {image_tar} ({p.returncode}): {tag} missing:"
+                              f"\n{p.stdout}\n{p.stderr}")
 
     def containers(self):
         return self("containers", "list", "-q").stdout.split()
