@@ -130,6 +130,10 @@ def migrate(a, b, cid, flags=""):
         after = count(b, bundle)
         assert after >= before, (before, after)
         wait_count(b, bundle, after + 3)
+        # criu's own cgroup2 mount resets the superblock flags (criu#3029): ocirun puts them
+        # back, on A after the dumps, on B after the restore
+        for v in (a, b):
+            assert "nsdelegate" in ok(v, "grep ' /sys/fs/cgroup cgroup2 ' /proc/mounts"), v.name
         ok(b, f"{OCIRUN} delete --force {cid}")
         return int(m.group(1)), wall
     finally:
