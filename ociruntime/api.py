@@ -689,14 +689,10 @@ def _exec_process(c, args, process, tty, cwd, env, user, additional_gids, caps,
     ``process`` (a file, "-" or a dict) taken as it is; otherwise the bundle's process with
     the command line's args and overrides."""
     from . import jsonfast
-    from .config.model import load_bundle, parse_process
+    from .config.model import parse_process
     from .config.reader import Obj
     from .linux.user import parse_user_arg
-    bundle = (c.data or {}).get("bundle")
-    try:
-        spec = load_bundle(bundle)
-    except OciError as e:
-        raise OciError(f"exec: the container's config: {e}") from None
+    spec = _exec_spec((c.data or {}).get("bundle"))
     ids = (None, None, None, None)
     if process is not None:
         doc = process
@@ -766,3 +762,38 @@ def _exec_process(c, args, process, tty, cwd, env, user, additional_gids, caps,
                 gids.append(int(part))
         proc.user.additional_gids = gids
     return spec, proc, ids
+
+
+class _ExecSpec:
+    """What exec needs of the container's config.json (validated whole at create): the
+    process (defaults) and linux.seccomp. Parsing only these keeps ``exec`` from importing
+    the cgroup and mount parsers."""
+    __slots__ = ("process", "linux", "mount_label", "seccomp")
+
+    def __init__(self):
+        self.linux = self          # spec.linux.seccomp / spec.linux.mount_label
+
+
+def _exec_spec(bundle):
+    from . import jsonfast
+    from .config.model import parse_process
+    from .config.reader import Obj
+    path = os.path.join(bundle or ".", "config.json")
+    try:
+        with open(path, "rb") as f:
+            doc = Obj(jsonfast.loads(f.read()), "")
+    except OSError as e:
+        raise OciError(f"exec: the container's config {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise ConfigError("config.json", f"invalid JSON: {e}") from None
+    s = _ExecSpec()
+    po = doc.obj("process")
+    s.process = parse_process(po) if po else None
+    lo = doc.obj("linux")
+    so = lo.obj("seccomp") if lo else None
+    s.seccomp = None
+    if so is not None:
+        from .linux import seccomp
+        s.seccomp = seccomp.parse(so)
+    s.mount_label = None       # checked at create; exec labels only the process
+    return s

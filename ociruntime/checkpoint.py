@@ -374,12 +374,12 @@ def _criu_cgroup_dirs(mgr, paused=False):
     of the images it writes and the memory it restores are the container's, not the caller's
     (a busy caller cgroup made a 512 MiB dump 2-3x slower here). Never a freezer that is or
     may become frozen with criu in it."""
-    if mgr is None:
+    if mgr is None or mgr.mode == "v2":
+        # pure v2: one cgroup for everything; CRIU then takes the container's tasks for
+        # part of its own cgroup set and does not dump it ("No set 1 found" at restore)
         return []
-    fz = mgr.paths.get("freezer") if mgr.mode != "v2" else None
-    if mgr.mode == "v2" and paused:
-        return []
-    return [p for p in mgr.dirs() if p != fz] if hasattr(mgr, "dirs") else list(mgr.paths.values())
+    fz = mgr.paths.get("freezer")
+    return [p for p in mgr.dirs() if p != fz]
 
 
 def _enter(dirs, pid=None):
@@ -418,7 +418,7 @@ def cgroup_root_args(mgr):
         if best is None:
             continue
         mnt, root = best[0], best[1]
-        r = os.path.normpath("/" + root.strip("/") + "/" + p[len(mnt):].strip("/"))
+        r = "/" + "/".join(x for x in (root.strip("/"), p[len(mnt):].strip("/")) if x)
         ctrl = key
         if best[2] == "cgroup2":
             ctrl = ""
@@ -570,11 +570,13 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
         readonly = bool(spec.root.readonly)
 
         dirs = _criu_cgroup_dirs(mgr)
+        early = (o.manage_cgroups_mode or "soft") == "ignore"
+        if early and mgr is not None and not dirs:
+            dirs = list(mgr.paths.values())   # v2: the restored tasks must land there
 
         # criu in the container's cgroups: before it execs when it will not move the restored
         # tasks itself (--manage-cgroups-mode ignore), else from here while it starts (the
         # first v1 migration costs ~18 ms), as for dump
-        early = (o.manage_cgroups_mode or "soft") == "ignore"
 
         def in_private_mntns(enter=True):
             if enter and early:
