@@ -98,7 +98,11 @@ def _recv_exact(sock, n):
 
 
 def client(host, port, cmd):
-    s = socket.create_connection((host, port), timeout=30)
+    try:
+        s = socket.create_connection((host, port), timeout=30)
+    except OSError as e:
+        sys.stderr.write(f"rsh: cannot connect to {host}:{port}: {e.strerror or e}\n")
+        return 255
     s.settimeout(None)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     s.sendall(json.dumps({"cmd": cmd}).encode() + b"\n")
