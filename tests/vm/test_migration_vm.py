@@ -125,7 +125,7 @@ def migrate(a, b, cid, flags=""):
         wall = time.monotonic() - t
         m = re.search(r"downtime_ms=(\d+).*", out)
         assert m, out
-        print(f"\n{cid}: {m.group(0)}")
+        print(f"\n{cid}: {m.group(0)}")   # the parts (with -s)
         # A: gone; B: running from B's copy of the bundle, counting on from where it was
         assert a.run(f"{OCIRUN} state {cid}", timeout=30)[0] != 0
         st = json.loads(ok(b, f"{OCIRUN} state {cid}"))
@@ -147,18 +147,20 @@ def migrate(a, b, cid, flags=""):
 DOWNTIME = {}
 
 
-def test_migrate_stop_and_copy(hosts):
+def test_migrate_stop_and_copy(hosts, capsys):
     a, b = hosts
     DOWNTIME["stop-and-copy"], wall = migrate(a, b, "migrate-sc")
-    print(f"\nstop-and-copy of a {MEM_MIB} MiB counter, hostA -> hostB: "
-          f"downtime {DOWNTIME['stop-and-copy']} ms (hack/migrate {wall:.1f} s)")
+    with capsys.disabled():   # shown in CI's log too
+        print(f"\nstop-and-copy of a {MEM_MIB} MiB counter, hostA -> hostB: "
+              f"downtime {DOWNTIME['stop-and-copy']} ms (hack/migrate {wall:.1f} s)")
 
 
-def test_migrate_pre_copy(hosts):
+def test_migrate_pre_copy(hosts, capsys):
     a, b = hosts
     rc, out, err = a.run(f"{CRIU} check --feature mem_dirty_track", timeout=60)
     assert rc == 0, "the VM kernel should track dirty pages: " + out + err
     DOWNTIME["pre-copy"], wall = migrate(a, b, "migrate-pc", "-n 2 --page-server 27000")
-    print(f"\npre-copy (2 pre-dumps + page server) of a {MEM_MIB} MiB counter: downtime "
-          f"{DOWNTIME['pre-copy']} ms (hack/migrate {wall:.1f} s); stop-and-copy: "
-          f"{DOWNTIME.get('stop-and-copy', '?')} ms")
+    with capsys.disabled():
+        print(f"\npre-copy (2 pre-dumps + page server) of a {MEM_MIB} MiB counter: downtime "
+              f"{DOWNTIME['pre-copy']} ms (hack/migrate {wall:.1f} s); stop-and-copy: "
+              f"{DOWNTIME.get('stop-and-copy', '?')} ms")
