@@ -425,6 +425,10 @@ class Runtime:
         spec, proc, ids = _exec_process(c, args, process, tty, cwd, env, user,
                                         additional_gids, caps, no_new_privs, apparmor,
                                         process_label)
+        from .executors import wants_wasm
+        if wants_wasm(spec.annotations, spec.process.args if spec.process is not None else None):
+            from .executors.wasm import exec_unsupported
+            exec_unsupported()          # a Wasm container has no native program to join
         if proc.terminal and detach and console_socket is None:
             raise OciError("cannot allocate tty if ocirun will detach without setting "
                            "console socket")
@@ -768,7 +772,7 @@ class _ExecSpec:
     """What exec needs of the container's config.json (validated whole at create): the
     process (defaults) and linux.seccomp. Parsing only these keeps ``exec`` from importing
     the cgroup and mount parsers."""
-    __slots__ = ("process", "linux", "mount_label", "seccomp")
+    __slots__ = ("process", "linux", "mount_label", "seccomp", "annotations")
 
     def __init__(self):
         self.linux = self          # spec.linux.seccomp / spec.linux.mount_label
@@ -787,6 +791,8 @@ def _exec_spec(bundle):
     except ValueError as e:
         raise ConfigError("config.json", f"invalid JSON: {e}") from None
     s = _ExecSpec()
+    ann = doc.d.get("annotations") if isinstance(doc.d, dict) else None
+    s.annotations = ann if isinstance(ann, dict) else {}
     po = doc.obj("process")
     s.process = parse_process(po) if po else None
     lo = doc.obj("linux")

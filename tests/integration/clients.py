@@ -20,6 +20,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 OCIRUN = os.environ.get("OCIRUN", os.path.join(REPO, ".venv", "bin", "ocirun"))
 RUNC = shutil.which("runc", path="/usr/sbin:/usr/bin:/sbin:/bin") or "/usr/sbin/runc"
 IMAGE = "localhost/ocirun-busybox:latest"
+WASM_IMAGE = "localhost/ocirun-wasm:latest"    # hack/mkimage.py --wasm (OCI, annotated)
+WASM_ANNOTATION = "module.wasm.image/variant=compat"
 PREFIX = "clients"                     # every container name starts with it (shared machine)
 # /usr/local/bin may hold another docker CLI: use Debian's binaries by absolute path
 PODMAN, CTR, CONTAINERD, DOCKER, DOCKERD = ("/usr/bin/podman", "/usr/bin/ctr",
@@ -242,6 +244,7 @@ class Podman:
         for d in self.dirs.values():
             os.makedirs(d, exist_ok=True)
         self.events = os.path.join(base, "events.log")
+        self.wasm_cache = os.path.join(base, "wasm-cache")   # ocirun's, via conmon's env
         self.cgroup_parent = f"ocirun-{PREFIX}-podman-{os.getpid()}"
         self.conf = os.path.join(self.dirs["conf"], "containers.conf")
         self.storage_conf = os.path.join(self.dirs["conf"], "storage.conf")
@@ -261,6 +264,7 @@ events_logfile_path = "{self.events}"
 tmp_dir = "{self.dirs['tmp']}"
 volume_path = "{self.dirs['volumes']}"
 runtime_supports_json = ["ocirun", "runc", "crun"]
+conmon_env_vars = ["PATH={BASE_ENV['PATH']}", "OCIRUN_WASM_CACHE={self.wasm_cache}"]
 [engine.runtimes]
 ocirun = ["{OCIRUN}"]
 runc = ["{RUNC}"]
@@ -303,6 +307,13 @@ runroot = "{self.dirs['run']}"
         if p.returncode != 0:
             raise ClientError(f"podman: image {IMAGE} missing after load:\n"
                               f"{self('images').stdout}")
+
+    def load(self, image_tar, tag):
+        """Load another image archive (removed with every image at stop())."""
+        p = self("load", "-i", image_tar)
+        if p.returncode != 0 or self("image", "exists", tag).returncode != 0:
+            raise ClientError(f"podman load {image_tar} ({p.returncode}): {tag} missing:\n"
+                              f"{p.stdout}\n{p.stderr}")
 
     def containers(self):
         return self("ps", "-aq").stdout.split()
@@ -354,7 +365,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [metrics]
   address = ""
 """)
-        self.env = dict(BASE_ENV)
+        # the shim (and so the runtime) inherits containerd's environment
+        self.wasm_cache = os.path.join(base, "wasm-cache")
+        self.env = dict(BASE_ENV, OCIRUN_WASM_CACHE=self.wasm_cache)
 
     def ctr_cmd(self):
         return [CTR, "--address", self.sock, "--namespace", self.ns]
@@ -384,6 +397,13 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         if p.returncode != 0:
             raise ClientError(f"ctr images import failed:\n{p.stdout}\n{p.stderr}\n"
                               f"{read_log(self.log)}")
+
+    def load(self, image_tar, tag):
+        """Import another image archive (removed with every image at stop())."""
+        p = self("images", "import", image_tar, timeout=120)
+        if p.returncode != 0 or tag not in self("images", "list", "-q").stdout.split():
+            raise ClientError(f"ctr images import {image_tar} ({p.returncode}): {tag} missing:"
+                              f"\n{p.stdout}\n{p.stderr}")
 
     def containers(self):
         return self("containers", "list", "-q").stdout.split()
