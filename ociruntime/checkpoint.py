@@ -63,6 +63,84 @@ def _dev_binds(spec):
     return out
 
 
+def _cgroup_binds(spec, mgr=None):
+    """A ``cgroup`` mount without a cgroup namespace is a set of bind mounts of the container's
+    own cgroup directories (linux/rootfs.py), which CRIU cannot dump ("doesn't have a proper
+    root mount"): they are external, as runc makes them. Returns [(mountpoint in the
+    container, host source)]; the source is ``mgr``'s directory in that hierarchy (restore:
+    the new container's cgroup), else the caller's own cgroup there."""
+    if spec.linux.ns("cgroup") is not None:
+        return []
+    cms = [m for m in spec.mounts if m.type == "cgroup"]
+    if not cms:
+        return []
+    import posixpath
+    from .linux import rootfs
+    host = rootfs._host_cgroups()
+    own = None
+    paths = dict(getattr(mgr, "paths", None) or {}) if mgr is not None else {}
+    if mgr is not None and not paths and getattr(mgr, "path", None):
+        paths = {"": mgr.path}       # cgroup v2: one directory
+    out = []
+    for m in cms:
+        dest = "/" + m.destination.strip("/")
+        unified_root = [c for c in host if c.mountpoint == "/sys/fs/cgroup" and
+                        c.fstype == "cgroup2"]
+        for cm in unified_root or host:
+            name = posixpath.relpath(cm.mountpoint, "/sys/fs/cgroup")
+            if unified_root:
+                name = "."
+            elif name == "." or "/" in name:
+                continue
+            src = None
+            if cm.fstype == "cgroup2":
+                src = paths.get("")
+            else:
+                for x in cm.opts:
+                    if x in paths:
+                        src = paths[x]
+                        break
+            if src is None:
+                if own is None:
+                    own = rootfs._own_cgroups()
+                src = rootfs._cgroup_source(cm, own)
+            out.append((dest if name == "." else f"{dest}/{name}", src))
+    return out
+
+
+def _restore_mountpoints(spec):
+    """Create the config's mount points missing from the root filesystem (as runc does before
+    a restore): CRIU mounts onto them but does not create them. A rootfs rebuilt elsewhere
+    (podman's --import, a migration) lacks those the runtime made at create. Mount points
+    under a tmpfs destination are skipped: CRIU restores the tmpfs with its content. Paths
+    are resolved inside the rootfs (linux/paths.py)."""
+    from .linux import paths
+    tmpfs = ["/" + m.destination.strip("/") for m in spec.mounts if m.type == "tmpfs"]
+    rootfd = None
+    try:
+        for m in spec.mounts:
+            dest = "/" + m.destination.strip("/")
+            if m.type == "cgroup" or dest == "/" or any(
+                    dest.startswith(t + "/") for t in tmpfs if t != dest):
+                continue
+            if _is_bind(m):
+                src = m.source if m.source.startswith("/") else os.path.join(spec.bundle,
+                                                                             m.source)
+                is_dir = os.path.isdir(src)
+            else:
+                is_dir = True
+            if rootfd is None:
+                rootfd = os.open(spec.root.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                os.close(paths.mount_target(rootfd, dest.lstrip("/"), is_dir))
+            except OSError as e:
+                raise OciError(f"cannot create mount point {dest} in the rootfs: "
+                               f"{e.strerror}") from None
+    finally:
+        if rootfd is not None:
+            os.close(rootfd)
+
+
 def _masked_files(spec, pid):
     """Masked paths that are files: /dev/null bind mounts from the host (dirs get a tmpfs,
     which CRIU dumps itself)."""
@@ -126,6 +204,17 @@ def _stdio(pid):
         else:
             keys.append(target)
     return keys, ext
+
+
+def _devnull_for(key):
+    """An O_RDWR fd of the host's /dev/null if ``file[MNT:INO]`` names it, else None."""
+    try:
+        ino = int(key[5:-1].split(":")[1], 16)
+        if os.stat("/dev/null").st_ino != ino:
+            return None
+        return os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _criu_fail(what, log, rc, detail=""):
@@ -221,6 +310,12 @@ def checkpoint(rt, cid, o):
         for p in _masked_files(spec, pid) + [p for p in _dev_binds(spec)
                                             if p in _mountpoints(pid)]:
             cmd += ["--external", f"mnt[{p}]:{p}"]
+        cgbinds = [p for p, _src in _cgroup_binds(spec)]
+        if cgbinds:
+            mounted = _mountpoints(pid)
+            for p in cgbinds:
+                if p in mounted:
+                    cmd += ["--external", f"mnt[{p}]:{p}"]
         # a network namespace joined by path (a CNI netns) stays outside the image: restore
         # joins the one the config names (runc's extRootNetNS)
         netns = spec.linux.ns("network")
@@ -521,6 +616,7 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
             mgr.apply(spec.linux.resources, spec_devices=spec.linux.devices)
             c.data["cgroup"] = mgr.to_state()
             c.save()
+        _restore_mountpoints(spec)
         os.mkdir(croot, 0o700)
         pidf = os.path.join(c.dir, "criu.pid")
         cmd = [criu, "restore", "--images-dir", image, "--work-dir", work,
@@ -539,12 +635,22 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
             cmd += ["--external", f"mnt[{p}]:/dev/null"]
         for p in _dev_binds(spec):
             cmd += ["--external", f"mnt[{p}]:{p}"]
+        for p, src in _cgroup_binds(spec, mgr):
+            cmd += ["--external", f"mnt[{p}]:{src}"]
         for fd, key in enumerate(keys[:3]):
             if key.startswith(("pipe:", "file[")):
                 try:
-                    os.fstat(fd)
+                    st = os.fstat(fd)
                 except OSError:
                     continue
+                if key.startswith("file[") and (st.st_mode & 0o170000) in (0o010000, 0o140000):
+                    # a pipe/socket where the container had a file: the host's /dev/null (a
+                    # shim's absent stdin; `ctr restore` hands a fifo) is reopened instead, as
+                    # runc lets CRIU reopen it; any other file stays a mismatch CRIU reports
+                    dn = _devnull_for(key)
+                    if dn is not None:
+                        pass_fds.append(dn)
+                        fd = dn
                 cmd += ["--inherit-fd", f"fd[{fd}]:{key}"]
         for ns in o.empty_ns or ():
             if ns not in EMPTY_NS:
@@ -582,9 +688,12 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
             if enter and early:
                 _enter(dirs)
             # CRIU wants the rootfs as a mount point: bind it in a mount namespace of the
-            # criu process only, so nothing is left on the host whatever happens
+            # criu process only, so nothing is left on the host whatever happens. Slave, not
+            # private: a root that is a shared mount's slave (dockerd's overlay) keeps its
+            # master, from which CRIU copies the restored root's sharing ("Failed to copy
+            # sharing ... Invalid argument" otherwise)
             sc.unshare(sc.CLONE_NEWNS)
-            sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+            sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
             sc.mount(rootfs, croot, None, sc.MS_BIND | sc.MS_REC)
             if readonly:  # CRIU keeps the root mount it is given: root.readonly holds
                 sc.mount(None, croot, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)

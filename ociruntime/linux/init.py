@@ -159,6 +159,10 @@ def _init(ctx):
         sc.sethostname(spec.hostname)
     if spec.domainname is not None:
         sc.setdomainname(spec.domainname)
+    # a new network namespace gets its loopback up, as with runc
+    netns = lx.ns("network")
+    if netns is not None and not netns.path:
+        sc.loopback_up()
 
     # 6. terminal: a pty from the container's devpts, master to the console socket
     if ctx.terminal:
