@@ -370,6 +370,15 @@ def _run(cmd, pass_fds=(), preexec=None, inherit_stdio=False, errors=None, join=
     ``inherit_stdio``: criu gets our fds 0-2 (restore hands them to the container with
     --inherit-fd); else they are /dev/null. ``join``: cgroup dirs the parent moves criu into
     right after the fork."""
+    from .linux import cgroup2_flags
+    snap = cgroup2_flags.snapshot()   # criu's own cgroup2 mount resets them (criu#3029)
+    try:
+        return _run_criu(cmd, pass_fds, preexec, inherit_stdio, errors, join)
+    finally:
+        cgroup2_flags.repair(snap)
+
+
+def _run_criu(cmd, pass_fds, preexec, inherit_stdio, errors, join):
     r, w = os.pipe()          # CLOEXEC: closed by a successful exec, carries errno otherwise
     er = ew = -1
     if errors is not None and not inherit_stdio:
@@ -431,11 +440,15 @@ def _run_rpc(cmd, preexec, on_pts_master=None, out_pid=None, join=()):
     """The same request over ``criu swrk`` (criu_rpc.py). Returns 0 or 1 like _run; CRIU's
     first error is read from the log by the caller."""
     from . import criu_rpc
+    from .linux import cgroup2_flags
+    snap = cgroup2_flags.snapshot()
     try:
         pid = criu_rpc.run(cmd, preexec=preexec, on_pts_master=on_pts_master,
                            on_started=lambda p: _enter(join, p))
     except CriuError:
         return 1
+    finally:
+        cgroup2_flags.repair(snap)
     if out_pid is not None:
         out_pid[0] = pid
     return 0

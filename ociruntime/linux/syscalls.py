@@ -27,6 +27,7 @@ NR = {
     "fsopen": 430,
     "fsconfig": 431,
     "fsmount": 432,
+    "fspick": 433,
     "pidfd_open": 434,
     "clone3": 435,
     "close_range": 436,
@@ -434,6 +435,8 @@ FSMOUNT_CLOEXEC = 1
 FSCONFIG_SET_FLAG = 0
 FSCONFIG_SET_STRING = 1
 FSCONFIG_CMD_CREATE = 6
+FSCONFIG_CMD_RECONFIGURE = 7
+FSPICK_CLOEXEC = 1
 MOUNT_ATTR_RDONLY = 0x1
 MOUNT_ATTR_NOSUID = 0x2
 MOUNT_ATTR_NODEV = 0x4
@@ -521,6 +524,24 @@ def fsmount_new(fstype, source=None, flags=(), strings=(), attr_flags=0, what=No
             raise OSError(e, os.strerror(e), what + (f" ({log})" if log else ""))
         return syscall("fsmount", ctypes.c_int(fsfd), ctypes.c_uint(FSMOUNT_CLOEXEC),
                        ctypes.c_uint(attr_flags), what=what)
+    finally:
+        os.close(fsfd)
+
+
+def fs_reconfigure(path, flags, what=None):
+    """fspick + fsconfig: reconfigure the superblock mounted at ``path`` with exactly the
+    SET_FLAG keys ``flags`` (per-mount flags such as nosuid are not touched)."""
+    what = what or path
+    fsfd = syscall("fspick", ctypes.c_int(AT_FDCWD), _b(path), ctypes.c_uint(FSPICK_CLOEXEC),
+                   what=what)
+    try:
+        steps = [(FSCONFIG_SET_FLAG, k) for k in flags] + [(FSCONFIG_CMD_RECONFIGURE, None)]
+        for cmd, key in steps:
+            if _syscall(NR["fsconfig"], ctypes.c_int(fsfd), ctypes.c_uint(cmd), _b(key), None,
+                        ctypes.c_int(0)) == -1:
+                e = ctypes.get_errno()
+                log = _fs_log(fsfd)
+                raise OSError(e, os.strerror(e), what + (f" ({log})" if log else ""))
     finally:
         os.close(fsfd)
 
