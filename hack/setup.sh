@@ -45,8 +45,8 @@ cat > .venv/bin/ocirun <<L
 import sys
 sys.path[:0] = ["$ROOT"]
 sys.path.append("$SITE")
-from ociruntime.cli.main import main
-sys.exit(main())
+from ociruntime.cli.main import entry
+entry()
 L
 chmod +x .venv/bin/ocirun
 
