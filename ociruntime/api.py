@@ -237,7 +237,9 @@ class Runtime:
         st = c.status()
         if st == "stopped" or (st == "creating" and not c.pid):
             raise StateError("container not running")
-        mgr = _cgroup_manager(c.data["cgroup"]) if c.data.get("cgroup") else None
+        # the cgroup manager only for --all and to thaw a paused container (imports cost)
+        mgr = _cgroup_manager(c.data["cgroup"]) if c.data.get("cgroup") and (
+            all or st == "paused") else None
         if all and mgr is not None:
             mgr.kill_all(n)
         else:
