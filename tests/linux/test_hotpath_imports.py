@@ -6,6 +6,7 @@ through a probe launcher (the fast launcher's ``-I -S`` interpreter and path, th
 ``sys.modules``), and must not have loaded any module below."""
 import os
 import sys
+import time
 
 import pytest
 
@@ -66,7 +67,6 @@ def test_hot_path_imports(ocirun, make_bundle, probe):
         for _ in range(200):
             if ocirun.state(cid)["status"] == "stopped":
                 break
-            import time
             time.sleep(0.01)
         seen["delete"] = probe("delete", cid)
     finally:
