@@ -11,6 +11,14 @@ oci     an OCI image layout in a tar (oci-layout, index.json, blobs/sha256/...),
         the `org.opencontainers.image.ref.name` and `io.containerd.image.name` annotations:
         `podman load` and `ctr images import` take it (docker 20.10 does not).
 
+    hack/mkimage.py --wasm [--format oci|docker] [-o build/images/wasm-oci.tar]
+
+--wasm  a scratch image `localhost/ocirun-wasm:latest` whose only layer holds the WAT test
+        modules of tests/data/wasm at / (/hello.wat, /echo.wat, ...), Cmd ["/hello.wat"], and
+        the annotation `module.wasm.image/variant=compat` on the image manifest (OCI format, the
+        default with --wasm; also an image config label). podman 4.3 copies manifest annotations
+        into the container's config.json (podman >= 4.6 no longer does: docs/clients.md).
+
 The output is reproducible: entries sorted, mtimes 0, owners from the rootfs. It is rebuilt only
 when missing or older than the rootfs (or with --force)."""
 import argparse
@@ -23,11 +31,14 @@ import tarfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_TAG = "localhost/ocirun-busybox:latest"
+WASM_TAG = "localhost/ocirun-wasm:latest"
+WASM_DIR = os.path.join(REPO, "tests", "data", "wasm")
+WASM_ANNOTATIONS = {"module.wasm.image/variant": "compat"}
 ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
 
 
-def layer_tar(rootfs):
-    """The rootfs as an uncompressed tar (bytes), deterministic."""
+def layer_tar(rootfs, only=None):
+    """The rootfs as an uncompressed tar (bytes), deterministic; `only(relpath)` filters."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
         paths = []
@@ -35,11 +46,15 @@ def layer_tar(rootfs):
             dirnames.sort()
             for n in dirnames + sorted(filenames):
                 paths.append(os.path.join(dirpath, n))
+        paths = [p for p in paths if only is None or only(os.path.relpath(p, rootfs))]
         paths.sort(key=lambda p: os.path.relpath(p, rootfs))
         for p in paths:
             ti = t.gettarinfo(p, arcname=os.path.relpath(p, rootfs))
             ti.mtime = 0
             ti.uname = ti.gname = ""
+            if only is not None:        # files from the source tree: root-owned, world-readable
+                ti.uid = ti.gid = 0
+                ti.mode = 0o755 if ti.isdir() else 0o644
             if ti.isreg():
                 with open(p, "rb") as f:
                     t.addfile(ti, f)
@@ -66,12 +81,16 @@ def add_dir(t, name):
     t.addfile(ti)
 
 
-def build(rootfs, tag, fmt, out):
-    layer = layer_tar(rootfs)
+def build(rootfs, tag, fmt, out, wasm=False):
+    layer = layer_tar(rootfs, only=(lambda rel: rel.endswith(".wat")) if wasm else None)
     layer_hex = sha(layer)
+    img = {"Env": ENV, "Cmd": ["sh"], "WorkingDir": "/"}
+    if wasm:
+        img = {"Env": ENV, "Cmd": ["/hello.wat"], "WorkingDir": "/", "Labels": WASM_ANNOTATIONS}
+    annotations = WASM_ANNOTATIONS if wasm else None
     config = json.dumps({
         "architecture": "amd64", "os": "linux", "created": "1970-01-01T00:00:00Z",
-        "config": {"Env": ENV, "Cmd": ["sh"], "WorkingDir": "/"},
+        "config": img,
         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + layer_hex]},
         "history": [{"created": "1970-01-01T00:00:00Z",
                      "created_by": "hack/mkimage.py " + os.path.relpath(rootfs, REPO)}],
@@ -91,13 +110,16 @@ def build(rootfs, tag, fmt, out):
             repo, _, ver = tag.rpartition(":")
             add(t, "repositories", json.dumps({repo: {ver: layer_hex}}).encode())
         else:
-            manifest = json.dumps({
+            manifest = {
                 "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                 "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                            "digest": "sha256:" + config_hex, "size": len(config)},
                 "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
                             "digest": "sha256:" + layer_hex, "size": len(layer)}],
-            }, sort_keys=True).encode()
+            }
+            if annotations:
+                manifest["annotations"] = annotations
+            manifest = json.dumps(manifest, sort_keys=True).encode()
             index = json.dumps({"schemaVersion": 2, "manifests": [{
                 "mediaType": "application/vnd.oci.image.manifest.v1+json",
                 "digest": "sha256:" + sha(manifest), "size": len(manifest),
@@ -125,11 +147,24 @@ def newest_mtime(root):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rootfs", default=os.path.join(REPO, "build", "rootfs", "busybox"))
-    ap.add_argument("--tag", default=DEFAULT_TAG)
-    ap.add_argument("--format", choices=("docker", "oci"), default="docker")
+    ap.add_argument("--tag", default=None)
+    ap.add_argument("--format", choices=("docker", "oci"), default=None)
+    ap.add_argument("--wasm", action="store_true",
+                    help="scratch image of tests/data/wasm/*.wat, annotated as a Wasm image")
     ap.add_argument("-o", "--output", default=None)
     ap.add_argument("--force", action="store_true")
     a = ap.parse_args(argv)
+    if a.wasm:
+        a.rootfs, a.tag, a.format = WASM_DIR, a.tag or WASM_TAG, a.format or "oci"
+        out = a.output or os.path.join(REPO, "build", "images", f"wasm-{a.format}.tar")
+        if (not a.force and os.path.exists(out)
+                and os.path.getmtime(out) >= newest_mtime(a.rootfs)
+                and os.path.getmtime(out) >= os.path.getmtime(__file__)):
+            print(out)
+            return 0
+        print(build(a.rootfs, a.tag, a.format, out, wasm=True))
+        return 0
+    a.tag, a.format = a.tag or DEFAULT_TAG, a.format or "docker"
     out = a.output or os.path.join(REPO, "build", "images", f"busybox-{a.format}.tar")
     if not os.path.exists(os.path.join(a.rootfs, "bin", "busybox")):
         sys.exit(f"mkimage: {a.rootfs} has no bin/busybox (run hack/setup.sh)")

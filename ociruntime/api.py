@@ -340,6 +340,23 @@ class Runtime:
                     pass
         return sorted(out)
 
+    # ------------------------------------------------------------------------------ CRIU
+    def checkpoint(self, cid, opts=None, **kw):
+        """Dump the container with CRIU (ociruntime/checkpoint.py, docs/checkpoint.md).
+        ``opts``: a checkpoint.CheckpointOpts, or its fields as keywords."""
+        from . import checkpoint
+        checkpoint.checkpoint(self, cid, opts or checkpoint.CheckpointOpts(**kw))
+
+    def restore(self, cid, bundle, opts=None, detach=True, pid_file=None, console_socket=None,
+                no_pivot=False, no_subreaper=False, **kw):
+        """Restore a container from CRIU images with the bundle's config; a fresh state entry
+        and cgroup. Returns 0 (detach) or the container's exit status (foreground)."""
+        from . import checkpoint
+        return checkpoint.restore(self, cid, bundle, opts or checkpoint.CheckpointOpts(**kw),
+                                  detach=detach, pid_file=pid_file,
+                                  console_socket=console_socket, no_pivot=no_pivot,
+                                  no_subreaper=no_subreaper)
+
     # ------------------------------------------------------------------------------ run
     def run(self, cid, bundle, detach=False, keep=False, no_subreaper=False, pid_file=None,
             console_socket=None, no_pivot=False, preserve_fds=0, no_new_keyring=False,
@@ -409,6 +426,10 @@ class Runtime:
         spec, proc, ids = _exec_process(c, args, process, tty, cwd, env, user,
                                         additional_gids, caps, no_new_privs, apparmor,
                                         process_label)
+        from .executors import wants_wasm
+        if wants_wasm(spec.annotations, spec.process.args if spec.process is not None else None):
+            from .executors.wasm import exec_unsupported
+            exec_unsupported()          # a Wasm container has no native program to join
         if proc.terminal and detach and console_socket is None:
             raise OciError("cannot allocate tty if ocirun will detach without setting "
                            "console socket")
@@ -673,14 +694,10 @@ def _exec_process(c, args, process, tty, cwd, env, user, additional_gids, caps,
     ``process`` (a file, "-" or a dict) taken as it is; otherwise the bundle's process with
     the command line's args and overrides."""
     from . import jsonfast
-    from .config.model import load_bundle, parse_process
+    from .config.model import parse_process
     from .config.reader import Obj
     from .linux.user import parse_user_arg
-    bundle = (c.data or {}).get("bundle")
-    try:
-        spec = load_bundle(bundle)
-    except OciError as e:
-        raise OciError(f"exec: the container's config: {e}") from None
+    spec = _exec_spec((c.data or {}).get("bundle"))
     ids = (None, None, None, None)
     if process is not None:
         doc = process
@@ -750,3 +767,40 @@ def _exec_process(c, args, process, tty, cwd, env, user, additional_gids, caps,
                 gids.append(int(part))
         proc.user.additional_gids = gids
     return spec, proc, ids
+
+
+class _ExecSpec:
+    """What exec needs of the container's config.json (validated whole at create): the
+    process (defaults) and linux.seccomp. Parsing only these keeps ``exec`` from importing
+    the cgroup and mount parsers."""
+    __slots__ = ("process", "linux", "mount_label", "seccomp", "annotations")
+
+    def __init__(self):
+        self.linux = self          # spec.linux.seccomp / spec.linux.mount_label
+
+
+def _exec_spec(bundle):
+    from . import jsonfast
+    from .config.model import parse_process
+    from .config.reader import Obj
+    path = os.path.join(bundle or ".", "config.json")
+    try:
+        with open(path, "rb") as f:
+            doc = Obj(jsonfast.loads(f.read()), "")
+    except OSError as e:
+        raise OciError(f"exec: the container's config {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise ConfigError("config.json", f"invalid JSON: {e}") from None
+    s = _ExecSpec()
+    ann = doc.d.get("annotations") if isinstance(doc.d, dict) else None
+    s.annotations = ann if isinstance(ann, dict) else {}
+    po = doc.obj("process")
+    s.process = parse_process(po) if po else None
+    lo = doc.obj("linux")
+    so = lo.obj("seccomp") if lo else None
+    s.seccomp = None
+    if so is not None:
+        from .linux import seccomp
+        s.seccomp = seccomp.parse(so)
+    s.mount_label = None       # checked at create; exec labels only the process
+    return s

@@ -50,6 +50,9 @@ def features():
         },
         "potentiallyUnsafeConfigAnnotations": [],
     }
+    criu = _optional("criu", "annotations")
+    if criu:
+        doc["annotations"].update(criu)
     handlers = _optional("executors", "handlers")
     if handlers:
         doc["annotations"]["run.oci.handler"] = ",".join(handlers)

@@ -2,7 +2,7 @@
 import os
 import sys
 
-from ..errors import OciError, Unsupported
+from ..errors import OciError
 from .cmd_exec import do_exec
 from .parser import Command, Flag, UsageError
 from . import cmd_resources as _res
@@ -139,11 +139,20 @@ def do_features(ctx, v, pos):
     _jsonout(features())
 
 
-def _later(what, issue):
-    def f(ctx, v, pos):
-        raise Unsupported(f"{what} is not implemented yet in this version of ocirun "
-                          f"(tracked in issue {issue})")
-    return f
+def _criu_opts(ctx, v):
+    from ..checkpoint import CheckpointOpts
+    return CheckpointOpts(criu=ctx.g.get("criu") or None, **{
+        k: v[k] for k in CheckpointOpts.__slots__ if k in v})
+
+
+def do_checkpoint(ctx, v, pos):
+    ctx.rt.checkpoint(pos[0], _criu_opts(ctx, v))
+
+
+def do_restore(ctx, v, pos):
+    return ctx.rt.restore(pos[0], v["bundle"], _criu_opts(ctx, v), detach=v["detach"],
+                          pid_file=v["pid_file"], console_socket=v["console_socket"],
+                          no_pivot=v["no_pivot"], no_subreaper=v["no_subreaper"])
 
 
 CHECKPOINT_FLAGS = [
@@ -231,9 +240,9 @@ COMMANDS = {c.name: c for c in [
             "update a container's resource limits", 1, 1),
     Command("events", _res.do_events, _res.EVENTS_FLAGS, "<container-id>",
             "container events (OOM) and stats", 1, 1),
-    Command("checkpoint", _later("checkpoint", 5), CHECKPOINT_FLAGS, "<container-id>",
+    Command("checkpoint", do_checkpoint, CHECKPOINT_FLAGS, "<container-id>",
             "checkpoint a running container (CRIU)", 1, 1),
-    Command("restore", _later("restore", 5), RESTORE_FLAGS, "<container-id>",
+    Command("restore", do_restore, RESTORE_FLAGS, "<container-id>",
             "restore a container from a checkpoint (CRIU)", 1, 1),
     Command("spec", do_spec, [Flag("bundle|b", default=None, help="bundle directory"),
                               Flag("rootless", "bool", False, help="spec for rootless")],

@@ -123,8 +123,7 @@ def _init(ctx):
     spec = ctx.spec
     proc = spec.process
     lx = spec.linux
-    if ctx.terminal:
-        os.setsid()
+    os.setsid()     # its own session and process group (as runc): CRIU dumps the tree
 
     # 2. hooks that run in the runtime namespace once the namespaces exist
     # (first the cgroup: joined as late as possible, after the rootfs, unless a hook may look
@@ -160,6 +159,10 @@ def _init(ctx):
         sc.sethostname(spec.hostname)
     if spec.domainname is not None:
         sc.setdomainname(spec.domainname)
+    # a new network namespace gets its loopback up, as with runc
+    netns = lx.ns("network")
+    if netns is not None and not netns.path:
+        sc.loopback_up()
 
     # 6. terminal: a pty from the container's devpts, master to the console socket
     if ctx.terminal:

@@ -121,6 +121,21 @@ def sethostname(name):
     _check(libc.sethostname(b, ctypes.c_size_t(len(b))), "sethostname")
 
 
+def loopback_up():
+    """Bring up "lo" in the current network namespace (SIOCGIFFLAGS/SIOCSIFFLAGS on an
+    AF_INET socket): runc does it for every new network namespace."""
+    fd = _check(libc.socket(2, 2 | 0o2000000, 0), "socket")       # AF_INET, SOCK_DGRAM|CLOEXEC
+    try:
+        ifr = ctypes.create_string_buffer(b"lo", 40)                # struct ifreq
+        _check(libc.ioctl(fd, ctypes.c_ulong(0x8913), ifr), "SIOCGIFFLAGS lo")
+        flags = ctypes.c_short.from_buffer(ifr, 16)
+        if not flags.value & 0x1:                                   # IFF_UP
+            flags.value |= 0x1
+            _check(libc.ioctl(fd, ctypes.c_ulong(0x8914), ifr), "SIOCSIFFLAGS lo")
+    finally:
+        os.close(fd)
+
+
 def setdomainname(name):
     b = _b(name)
     _check(libc.setdomainname(b, ctypes.c_size_t(len(b))), "setdomainname")

@@ -20,6 +20,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 OCIRUN = os.environ.get("OCIRUN", os.path.join(REPO, ".venv", "bin", "ocirun"))
 RUNC = shutil.which("runc", path="/usr/sbin:/usr/bin:/sbin:/bin") or "/usr/sbin/runc"
 IMAGE = "localhost/ocirun-busybox:latest"
+WASM_IMAGE = "localhost/ocirun-wasm:latest"    # hack/mkimage.py --wasm (OCI, annotated)
+WASM_ANNOTATION = "module.wasm.image/variant=compat"
 PREFIX = "clients"                     # every container name starts with it (shared machine)
 # /usr/local/bin may hold another docker CLI: use Debian's binaries by absolute path
 PODMAN, CTR, CONTAINERD, DOCKER, DOCKERD = ("/usr/bin/podman", "/usr/bin/ctr",
@@ -27,10 +29,26 @@ PODMAN, CTR, CONTAINERD, DOCKER, DOCKERD = ("/usr/bin/podman", "/usr/bin/ctr",
                                             "/usr/sbin/dockerd")
 BASE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin",
             "HOME": "/root", "LANG": "C.UTF-8"}
+# The CRIU every client and runtime must use: the project's 4.1.1 build (tools/criu/install.sh).
+# podman asks `criu` on PATH (go-criu, for its version check) and runc runs `criu` from PATH
+# when no --criu is given, so each client's environment gets a private directory holding a
+# `criu` symlink to it first on PATH (inherited by conmon, containerd, its shims and the
+# runtimes), and OCIRUN_CRIU names it for ocirun.
+CRIU = os.environ.get("OCIRUN_CLIENT_CRIU", os.path.join(REPO, "build", "criu", "criu"))
 
 
 class ClientError(Exception):
     pass
+
+
+def criu_env(base, env):
+    """`env` with `base`/criu-bin (a `criu` symlink to CRIU) first on PATH and OCIRUN_CRIU=CRIU."""
+    d = os.path.join(base, "criu-bin")
+    os.makedirs(d, exist_ok=True)
+    link = os.path.join(d, "criu")
+    if not os.path.islink(link):
+        os.symlink(CRIU, link)
+    return dict(env, PATH=d + ":" + env["PATH"], OCIRUN_CRIU=CRIU)
 
 
 def runtime_path(name):
@@ -242,10 +260,17 @@ class Podman:
         for d in self.dirs.values():
             os.makedirs(d, exist_ok=True)
         self.events = os.path.join(base, "events.log")
+        self.wasm_cache = os.path.join(base, "wasm-cache")   # ocirun's, via conmon's env
         self.cgroup_parent = f"ocirun-{PREFIX}-podman-{os.getpid()}"
         self.conf = os.path.join(self.dirs["conf"], "containers.conf")
         self.storage_conf = os.path.join(self.dirs["conf"], "storage.conf")
         nofile = min(1024, _hard_nofile())
+        self.env = criu_env(base, dict(
+            BASE_ENV, CONTAINERS_CONF=self.conf, CONTAINERS_STORAGE_CONF=self.storage_conf,
+            CONTAINERS_REGISTRIES_CONF=os.path.join(self.dirs["conf"], "none.conf")))
+        # conmon (which runs `RUNTIME restore`) gets only conmon_env_vars, not podman's env
+        conmon_env = json.dumps([f"PATH={self.env['PATH']}", f"OCIRUN_CRIU={CRIU}",
+                                 f"OCIRUN_WASM_CACHE={self.wasm_cache}"])
         with open(self.conf, "w") as f:
             f.write(f"""[containers]
 log_driver = "k8s-file"
@@ -261,6 +286,7 @@ events_logfile_path = "{self.events}"
 tmp_dir = "{self.dirs['tmp']}"
 volume_path = "{self.dirs['volumes']}"
 runtime_supports_json = ["ocirun", "runc", "crun"]
+conmon_env_vars = {conmon_env}
 [engine.runtimes]
 ocirun = ["{OCIRUN}"]
 runc = ["{RUNC}"]
@@ -271,9 +297,6 @@ driver = "overlay"
 graphroot = "{self.dirs['graph']}"
 runroot = "{self.dirs['run']}"
 """)
-        self.env = dict(BASE_ENV, CONTAINERS_CONF=self.conf,
-                        CONTAINERS_STORAGE_CONF=self.storage_conf,
-                        CONTAINERS_REGISTRIES_CONF=os.path.join(self.dirs["conf"], "none.conf"))
         open(self.env["CONTAINERS_REGISTRIES_CONF"], "w").close()
 
     def argv(self, *args, runtime=None):
@@ -303,6 +326,13 @@ runroot = "{self.dirs['run']}"
         if p.returncode != 0:
             raise ClientError(f"podman: image {IMAGE} missing after load:\n"
                               f"{self('images').stdout}")
+
+    def load(self, image_tar, tag):
+        """Load another image archive (removed with every image at stop())."""
+        p = self("load", "-i", image_tar)
+        if p.returncode != 0 or self("image", "exists", tag).returncode != 0:
+            raise ClientError(f"podman load {image_tar} ({p.returncode}): {tag} missing:\n"
+                              f"{p.stdout}\n{p.stderr}")
 
     def containers(self):
         return self("ps", "-aq").stdout.split()
@@ -354,7 +384,13 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [metrics]
   address = ""
 """)
-        self.env = dict(BASE_ENV)
+        # the shim (and so the runtime) inherits containerd's environment
+        self.wasm_cache = os.path.join(base, "wasm-cache")
+        self.env = criu_env(base, dict(BASE_ENV, OCIRUN_WASM_CACHE=self.wasm_cache))
+
+    def root_of(self):
+        """The runtime root the runc v2 shim passes (--root) for this namespace."""
+        return f"/run/containerd/runc/{self.ns}"
 
     def ctr_cmd(self):
         return [CTR, "--address", self.sock, "--namespace", self.ns]
@@ -385,6 +421,13 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             raise ClientError(f"ctr images import failed:\n{p.stdout}\n{p.stderr}\n"
                               f"{read_log(self.log)}")
 
+    def load(self, image_tar, tag):
+        """Import another image archive (removed with every image at stop())."""
+        p = self("images", "import", image_tar, timeout=120)
+        if p.returncode != 0 or tag not in self("images", "list", "-q").stdout.split():
+            raise ClientError(f"ctr images import {image_tar} ({p.returncode}): {tag} missing:"
+                              f"\n{p.stdout}\n{p.stderr}")
+
     def containers(self):
         return self("containers", "list", "-q").stdout.split()
 
@@ -411,12 +454,16 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         umount_under(self.base)
         # the shim's runc root and ctr's cgroup parent are named after the namespace
         left = remove_cgroup_tree(self.ns)
+        try:   # ocirun caches `criu --version` in its root (ociruntime/criu.py)
+            os.unlink(os.path.join(self.root_of(), ".criu-version"))
+        except OSError:
+            pass
         try:
-            os.rmdir(f"/run/containerd/runc/{self.ns}")
+            os.rmdir(self.root_of())
         except FileNotFoundError:
             pass
         except OSError:
-            left.append(f"/run/containerd/runc/{self.ns}")
+            left.append(self.root_of())
         if self.host_dirs is not None:
             self.host_dirs.remove()
         return left + mounts_under(self.base)
@@ -451,7 +498,8 @@ class Docker:
                 "runtimes": {"ocirun": {"path": OCIRUN}},
                 "cgroup-parent": "/" + self.cgroup_parent,
             }, f, indent=1)
-        self.env = dict(BASE_ENV, DOCKER_CONFIG=self.cli_config)
+        # inherited by its managed containerd, the shims and the runtimes
+        self.env = criu_env(base, dict(BASE_ENV, DOCKER_CONFIG=self.cli_config))
 
     def cli(self):
         return [DOCKER, "-H", "unix://" + self.sock]

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import OCIRUN
+from helpers import OCIRUN
 
 
 @pytest.fixture
@@ -73,36 +73,15 @@ def test_exec_errors_use_runc_wording(ocirun, make_bundle, running):
     ocirun.ok("delete", "-f", "exec-err")
 
 
-def _freezer(st):
-    """(freeze, thaw) of the container's cgroup, v1 freezer or v2 cgroup.freeze."""
-    cg = st["cgroup"]
-    if cg.get("mode") == "v2":
-        f = cg["path"] + "/cgroup.freeze"
-        vals = ("1", "0")
-    else:
-        f = cg["paths"]["freezer"] + "/freezer.state"
-        vals = ("FROZEN", "THAWED")
-
-    def put(v):
-        with open(f, "w") as fh:
-            fh.write(v)
-    return (lambda: put(vals[0])), (lambda: put(vals[1]))
-
-
-def test_exec_into_paused_container(ocirun, running, tmp_path):
+def test_exec_into_paused_container(ocirun, running):
     running("exec-paused")
-    st = _state_file(ocirun, "exec-paused")
-    freeze, thaw = _freezer(st)
-    freeze()
-    st["paused"] = True   # what `ocirun pause` records
-    with open(os.path.join(ocirun.root, "exec-paused", "state.json"), "w") as f:
-        json.dump(st, f)
+    ocirun.ok("pause", "exec-paused")
     try:
         p = ocirun("exec", "exec-paused", "true")
         assert p.returncode == 1
         assert p.stderr.strip() == ("ocirun: cannot exec in a paused container (use "
                                     "--ignore-paused to override)")
-        # --ignore-paused: the process joins the frozen cgroup and runs once thawed
+        # --ignore-paused: the process joins the frozen cgroup and runs once resumed
         out = {}
         t = threading.Thread(target=lambda: out.setdefault(
             "p", ocirun("exec", "--ignore-paused", "exec-paused", "echo", "thawed")))
@@ -110,7 +89,7 @@ def test_exec_into_paused_container(ocirun, running, tmp_path):
         time.sleep(0.5)
         assert t.is_alive()
     finally:
-        thaw()
+        ocirun.ok("resume", "exec-paused")
     t.join(20)
     assert out["p"].returncode == 0 and out["p"].stdout == "thawed\n", out["p"].stderr
     ocirun.ok("delete", "-f", "exec-paused")
@@ -393,3 +372,75 @@ def test_pid_file_failure_leaves_no_process(ocirun, running, tmp_path):
     assert json.loads(ocirun.ok("ps", "--format", "json", "exec-pf").stdout) == \
         [ocirun.state("exec-pf")["pid"]]
     ocirun.ok("delete", "-f", "exec-pf")
+
+
+def test_exec_into_a_no_pivot_container_sees_its_root(ocirun, make_bundle, tmp_path):
+    # MS_MOVE + chroot: setns into the mount namespace follows the mount on its root
+    # (LOOKUP_DOWN); exec also compares with the init's root and chroots if they differ
+    b = make_bundle(["sleep", "1000"])
+    ocirun.ok("run", "-d", "--no-pivot", "-b", b.path, "exec-np", stdin=subprocess.DEVNULL)
+    init = ocirun.state("exec-np")["pid"]
+    host_only = tmp_path / "host-only-marker"
+    host_only.write_text("x")
+    p = ocirun("exec", "exec-np", "sh", "-c",
+               f"test -e {host_only} && echo HOST; test -x /bin/busybox && echo OK")
+    assert p.stdout.split() == ["OK"], (p.stdout, p.stderr)
+    pidfile = tmp_path / "pid"
+    ocirun.ok("exec", "-d", "--pid-file", pidfile, "exec-np", "sleep", "100",
+              stdin=subprocess.DEVNULL)
+    pid = int(pidfile.read_text())
+    st, ist = os.stat(f"/proc/{pid}/root"), os.stat(f"/proc/{init}/root")
+    assert (st.st_dev, st.st_ino) == (ist.st_dev, ist.st_ino)
+    ocirun.ok("delete", "-f", "exec-np")
+
+
+def test_lsm_labels_fail_closed(ocirun, running):
+    import sys
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    from ociruntime.linux import lsm
+    running("exec-lsm")
+    if not lsm.apparmor_enabled():
+        p = ocirun("exec", "--apparmor", "someprofile", "exec-lsm", "true")
+        assert p.returncode == 1 and "AppArmor is not enabled" in p.stderr
+    if not lsm.selinux_enabled():
+        p = ocirun("exec", "--process-label", "system_u:system_r:x:s0", "exec-lsm", "true")
+        assert p.returncode == 1 and "SELinux is not enabled" in p.stderr
+    assert json.loads(ocirun.ok("ps", "--format", "json", "exec-lsm").stdout) == \
+        [ocirun.state("exec-lsm")["pid"]]
+    ocirun.ok("delete", "-f", "exec-lsm")
+
+
+def test_pidfd_socket_detached(ocirun, running, tmp_path):
+    import array
+    import socket
+    running("exec-pidfd")
+    path = str(tmp_path / "pidfd.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    srv.settimeout(20)
+    got = {}
+
+    def accept():
+        conn, _ = srv.accept()
+        with conn:
+            fds = array.array("i")
+            msg, anc, _, _ = conn.recvmsg(64, socket.CMSG_SPACE(fds.itemsize))
+            for level, typ, data in anc:
+                if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                    fds.frombytes(data[:fds.itemsize])
+            got["fds"] = list(fds)
+    th = threading.Thread(target=accept)
+    th.start()
+    pidfile = tmp_path / "pid"
+    try:
+        ocirun.ok("exec", "-d", "--pidfd-socket", path, "--pid-file", pidfile, "exec-pidfd",
+                  "sleep", "100", stdin=subprocess.DEVNULL)
+        th.join(20)
+        (fd,) = got["fds"]
+        with open(f"/proc/self/fdinfo/{fd}") as f:
+            assert f"Pid:\t{pidfile.read_text()}" in f.read()
+        os.close(fd)
+    finally:
+        srv.close()
+        ocirun.ok("delete", "-f", "exec-pidfd")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import OCIRUN
+from helpers import OCIRUN
 
 
 def test_run_bundle_made_by_ocirun_spec(ocirun, tmp_path, rootfs_src):

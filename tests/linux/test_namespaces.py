@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import OCIRUN
+from helpers import OCIRUN
 
 ALL = ["pid", "network", "ipc", "uts", "mount", "cgroup", "user", "time"]
 PROC = {"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts", "mount": "mnt",

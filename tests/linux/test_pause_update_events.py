@@ -285,13 +285,20 @@ def test_events_oom(ocirun, started):
                        "dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 1000"],
                       resources={"memory": {"limit": 16 << 20, "swap": 16 << 20}})
     p = subprocess.Popen([ocirun.binary, "--root", ocirun.root, "events", "--interval",
-                          "60s", name], stdout=subprocess.PIPE, text=True)
+                          "200ms", name], stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.3)     # let events register its eventfd
+        # the first stats line proves the stream (and its eventfd) is live, however slowly
+        # the process started; only then is the OOM triggered
+        assert json.loads(p.stdout.readline())["type"] == "stats"
         with open(os.path.join(b.rootfs, "tmp", "go"), "w"):
             pass
-        line = p.stdout.readline()
-        assert json.loads(line) == {"type": "oom", "id": name}
+        deadline = time.monotonic() + 30
+        while True:
+            ev = json.loads(p.stdout.readline())
+            if ev["type"] == "oom":
+                break
+            assert ev["type"] == "stats" and time.monotonic() < deadline, ev
+        assert ev == {"type": "oom", "id": name}
     finally:
         p.kill()
         p.wait()

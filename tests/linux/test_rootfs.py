@@ -418,7 +418,7 @@ def test_cgroup_mount_on_a_cgroup2_host(ocirun, make_bundle):
     """A pure cgroup v2 host, simulated in a private mount namespace (the host's mounts are
     untouched): the hierarchy mounted at /sys/fs/cgroup is the unified one, so the container
     gets one read-only cgroup2 mount of its cgroup namespace."""
-    from conftest import OCIRUN
+    from helpers import OCIRUN
     b = make_bundle()
     b.linux.pop("resources", None)
     b.process["args"] = ["sh", "-c", "cat /proc/self/mountinfo; ls /sys/fs/cgroup"]

@@ -9,7 +9,7 @@ import pytest
 from ociruntime.linux import rootfs
 from ociruntime.linux import syscalls as sc
 
-from conftest import need_root
+from helpers import need_root
 
 
 def in_child(root, fn):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import OCIRUN
+from helpers import OCIRUN
 
 
 def _wait_created(ocirun, cid, proc=None):

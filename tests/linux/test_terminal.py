@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import OCIRUN
+from helpers import OCIRUN
 
 
 class Term:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import OCIRUN
+from helpers import OCIRUN
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "wasm")
 
@@ -151,3 +151,26 @@ def test_module_and_files_in_a_bind_mounted_volume(ocirun, wasm_bundle, env, tmp
     assert (p.returncode, p.stdout) == (0, "from the host volume\n"), p.stderr
     assert (vol / "out.txt").read_text() == "written by wasm\n"
     assert not os.path.exists(os.path.join(b.rootfs, "data", "out.txt"))
+
+
+def test_exec_into_wasm_container_refused(ocirun, wasm_bundle, env, tmp_path):
+    """`ocirun exec` into a running Wasm container: one clear line, exit 1, the container
+    unharmed (podman exec / ctr tasks exec show the same line)."""
+    b = wasm_bundle(["/loop.wat"])
+    with open(tmp_path / "out", "w") as f:
+        p = subprocess.run([OCIRUN, "--root", ocirun.root, "run", "-d", "--bundle", b.path,
+                            "w-exec"], stdin=subprocess.DEVNULL, stdout=f, stderr=f, env=env,
+                           timeout=60)
+    assert p.returncode == 0, (tmp_path / "out").read_text()
+    try:
+        for argv in (["/hello.wat"], ["/bin/sh", "-c", "true"]):
+            p = ocirun("exec", "w-exec", *argv)
+            assert p.returncode == 1, p
+            assert p.stderr.strip().endswith("exec is not supported for wasm containers"), p
+        assert ocirun.state("w-exec")["status"] == "running"
+    finally:
+        ocirun("kill", "w-exec", "KILL")
+        deadline = time.monotonic() + 10
+        while ocirun.state("w-exec")["status"] != "stopped" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        ocirun.ok("delete", "w-exec")

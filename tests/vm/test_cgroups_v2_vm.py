@@ -1,34 +1,30 @@
-"""From the host: boot the cgroup-v2 test VM (hack/vm/vm.py) and run
-tests/vm/test_cgroups_v2.py inside it, so pure-v2 cgroups are tested on every run, not only
-when someone starts pytest in a VM by hand. Skipped, with the reason, where the VM library or
-its assets (hack/setup.d/40-vm.sh) are missing, and inside the VM itself."""
-import os
-import sys
+"""From the host: run every in-VM test file of tests/vm/ (all but the ``test_*_vm.py`` drivers)
+inside the session's cgroup v2 VM (tests/vm/conftest.py ``vm``), so pure-v2 cgroups are tested on
+every run. Skipped, with the reason, where the VM library or its assets are missing
+(hack/setup.d/40-vm.sh), and inside the VM itself."""
+import time
 
 import pytest
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VM_LIB = os.environ.get("OCIRUN_VM_LIB", os.path.join(REPO, "hack", "vm"))
+from helpers import in_vm_pytest
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
+# Inside the VM nothing may skip (it is the environment these tests exist for), unless the
+# skip reason says so explicitly with this marker.
+OPTIONAL = "(optional in the VM)"
 
-def test_cgroups_v2_inside_vm():
-    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
-        pytest.skip("already on a pure cgroup v2 host: test_cgroups_v2.py runs directly")
-    if not os.path.exists(os.path.join(VM_LIB, "vm.py")):
-        pytest.skip(f"no VM library at {VM_LIB}/vm.py")
-    sys.path.insert(0, VM_LIB)
-    try:
-        import vm as vmlib
-    finally:
-        sys.path.remove(VM_LIB)
-    if not os.path.exists(os.path.join(vmlib.VM_DIR, "vmlinux")):
-        pytest.skip(f"VM assets missing in {vmlib.VM_DIR} (hack/setup.d/40-vm.sh)")
-    with vmlib.VM(share=REPO, mem=1024) as v:
-        rc, out, err = v.run(
-            f"cd {REPO} && cat /sys/fs/cgroup/cgroup.controllers && "
-            f"{REPO}/.venv/bin/python -m pytest -q -p no:cacheprovider -rs "
-            f"tests/vm/test_cgroups_v2.py", timeout=900)
-    assert rc == 0, f"cgroup v2 tests failed in the VM (rc={rc}):\n{out}\n{err}"
-    assert " passed" in out and "skipped" not in out, out
+
+def test_v2_suite_inside_vm(vm):
+    t = time.monotonic()
+    rc, out, results = in_vm_pytest(vm, "tests/vm")
+    took = time.monotonic() - t
+    print(f"in-VM pytest: {len(results)} tests in {took:.1f}s")
+    for k, v in sorted(results.items()):
+        if v != "passed":
+            print(f"  {k}: {v}")
+    assert results, f"no test results from the VM (rc={rc}):\n{out}"
+    bad = {k: v for k, v in results.items() if v in ("failed", "error")}
+    assert rc == 0 and not bad, f"cgroup v2 tests failed in the VM (rc={rc}): {bad}\n{out}"
+    skipped = {k: v for k, v in results.items() if v.startswith("skipped") and OPTIONAL not in v}
+    assert not skipped, (f"skipped inside the VM (a skip there must say {OPTIONAL!r}): "
+                         f"{skipped}")

@@ -109,13 +109,20 @@ def test_events_stats_and_oom(ocirun, ct):
     assert ev["type"] == "stats" and ev["id"] == name
     assert {"cpu", "memory", "pids", "blkio", "hugetlb"} <= set(ev["data"])
     assert ev["data"]["memory"]["usage"]["limit"] == 16 << 20
-    p = subprocess.Popen([ocirun.binary, "--root", ocirun.root, "events", "--interval", "60s",
-                          name], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen([ocirun.binary, "--root", ocirun.root, "events", "--interval",
+                          "200ms", name], stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(1)
+        # the first stats line proves the stream (and its inotify watch) is live
+        assert json.loads(p.stdout.readline())["type"] == "stats"
         with open(os.path.join(b.rootfs, "tmp", "go"), "w"):
             pass
-        assert json.loads(p.stdout.readline()) == {"type": "oom", "id": name}
+        deadline = time.monotonic() + 60
+        while True:
+            ev = json.loads(p.stdout.readline())
+            if ev["type"] == "oom":
+                break
+            assert ev["type"] == "stats" and time.monotonic() < deadline, ev
+        assert ev == {"type": "oom", "id": name}
     finally:
         p.kill()
         p.wait()

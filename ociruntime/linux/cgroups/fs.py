@@ -97,25 +97,28 @@ def rmtree(path):
         pass
 
 
-def remove_paths(paths, retries=6):
-    """Remove every cgroup dir in ``paths`` ({name: dir}), retrying briefly while the kernel
-    still counts exiting tasks. Raises runc's "Failed to remove paths: map[...]"."""
+def remove_paths(paths, timeout=2.0):
+    """Remove every cgroup dir in ``paths`` ({name: dir}), retrying while the kernel still
+    counts exiting tasks (a dying pid namespace can take a while under load: runc retries
+    too). Raises runc's "Failed to remove paths: map[...]"."""
     import time
     left = dict(paths)
     delay = 0.002
-    for attempt in range(retries):
+    end = time.monotonic() + timeout
+    while True:
         for k, p in list(left.items()):
             try:
                 rmtree(p)
                 del left[k]
             except OSError:
                 pass
-        if not left:
-            return
+        if not left or time.monotonic() >= end:
+            break
         time.sleep(delay)
-        delay *= 2
-    items = " ".join(f"{k}:{v}" for k, v in sorted(left.items()))
-    raise OciError(f"Failed to remove paths: map[{items}]")
+        delay = min(delay * 2, 0.1)
+    if left:
+        items = " ".join(f"{k}:{v}" for k, v in sorted(left.items()))
+        raise OciError(f"Failed to remove paths: map[{items}]")
 
 
 def mountinfo_cgroups():

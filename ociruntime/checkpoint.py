@@ -1,0 +1,758 @@
+"""checkpoint and restore with CRIU, driven through its command line (docs/checkpoint.md).
+
+ocirun owns everything around CRIU's process-tree dump: which mounts are external (bind
+mounts, masked files, device binds), the cgroup (created by ocirun with the config's limits
+before restore, tasks re-rooted into it with ``--cgroup-root``), the init's inherited stdio
+(``descriptors.json`` in the image directory: ``--external`` at dump, ``--inherit-fd`` at
+restore, so a shim's new pipes/fifos replace the old ones) and the container's state entry."""
+import os
+
+from .criu import CriuError, config_file, require
+from .errors import ConfigError, OciError, StateError
+
+DESCRIPTORS = "descriptors.json"
+CGROUP_MODES = ("soft", "full", "strict", "ignore")
+EMPTY_NS = {"network": "net", "net": "net"}
+EXT_NETNS = "extRootNetNS"
+
+
+class CheckpointOpts:
+    """Flags of ``ocirun checkpoint`` / ``restore`` (runc's names)."""
+    __slots__ = ("image_path", "work_path", "parent_path", "leave_running", "tcp_established",
+                 "ext_unix_sk", "shell_job", "file_locks", "pre_dump", "page_server",
+                 "manage_cgroups_mode", "empty_ns", "auto_dedup", "lazy_pages", "status_fd",
+                 "lsm_profile", "lsm_mount_context", "criu")
+
+    def __init__(self, **kw):
+        for k in self.__slots__:
+            setattr(self, k, None)
+        self.empty_ns = []
+        for k, v in kw.items():
+            setattr(self, k, v)
+
+
+def _common_args(o):
+    a = []
+    for flag, on in (("--tcp-established", o.tcp_established), ("--ext-unix-sk", o.ext_unix_sk),
+                     ("--shell-job", o.shell_job), ("--file-locks", o.file_locks),
+                     ("--auto-dedup", o.auto_dedup)):
+        if on:
+            a.append(flag)
+    mode = o.manage_cgroups_mode or "soft"
+    if mode not in CGROUP_MODES:
+        raise OciError(f"invalid --manage-cgroups-mode value {mode!r} "
+                       f"(want one of {'|'.join(CGROUP_MODES)})")
+    a.append(f"--manage-cgroups={mode}")
+    return a
+
+
+def _is_bind(m):
+    return m.type == "bind" or any(x in ("bind", "rbind") for x in (m.options or ()))
+
+
+def _dev_binds(spec):
+    """Device nodes bind-mounted from the host (user namespace: mknod is not allowed)."""
+    if spec.linux.ns("user") is None:
+        return []
+    from .linux.devices import DEFAULT_DEVICES
+    out = ["/dev/" + d[0] for d in DEFAULT_DEVICES]
+    for d in spec.linux.devices or ():
+        p = "/" + d.path.lstrip("/")
+        if p not in out:
+            out.append(p)
+    return out
+
+
+def _cgroup_binds(spec, mgr=None):
+    """A ``cgroup`` mount without a cgroup namespace is a set of bind mounts of the container's
+    own cgroup directories (linux/rootfs.py), which CRIU cannot dump ("doesn't have a proper
+    root mount"): they are external, as runc makes them. Returns [(mountpoint in the
+    container, host source)]; the source is ``mgr``'s directory in that hierarchy (restore:
+    the new container's cgroup), else the caller's own cgroup there."""
+    if spec.linux.ns("cgroup") is not None:
+        return []
+    cms = [m for m in spec.mounts if m.type == "cgroup"]
+    if not cms:
+        return []
+    import posixpath
+    from .linux import rootfs
+    host = rootfs._host_cgroups()
+    own = None
+    paths = dict(getattr(mgr, "paths", None) or {}) if mgr is not None else {}
+    if mgr is not None and not paths and getattr(mgr, "path", None):
+        paths = {"": mgr.path}       # cgroup v2: one directory
+    out = []
+    for m in cms:
+        dest = "/" + m.destination.strip("/")
+        unified_root = [c for c in host if c.mountpoint == "/sys/fs/cgroup" and
+                        c.fstype == "cgroup2"]
+        for cm in unified_root or host:
+            name = posixpath.relpath(cm.mountpoint, "/sys/fs/cgroup")
+            if unified_root:
+                name = "."
+            elif name == "." or "/" in name:
+                continue
+            src = None
+            if cm.fstype == "cgroup2":
+                src = paths.get("")
+            else:
+                for x in cm.opts:
+                    if x in paths:
+                        src = paths[x]
+                        break
+            if src is None:
+                if own is None:
+                    own = rootfs._own_cgroups()
+                src = rootfs._cgroup_source(cm, own)
+            out.append((dest if name == "." else f"{dest}/{name}", src))
+    return out
+
+
+def _restore_mountpoints(spec):
+    """Create the config's mount points missing from the root filesystem (as runc does before
+    a restore): CRIU mounts onto them but does not create them. A rootfs rebuilt elsewhere
+    (podman's --import, a migration) lacks those the runtime made at create. Mount points
+    under a tmpfs destination are skipped: CRIU restores the tmpfs with its content. Paths
+    are resolved inside the rootfs (linux/paths.py)."""
+    from .linux import paths
+    tmpfs = ["/" + m.destination.strip("/") for m in spec.mounts if m.type == "tmpfs"]
+    rootfd = None
+    try:
+        for m in spec.mounts:
+            dest = "/" + m.destination.strip("/")
+            if m.type == "cgroup" or dest == "/" or any(
+                    dest.startswith(t + "/") for t in tmpfs if t != dest):
+                continue
+            if _is_bind(m):
+                src = m.source if m.source.startswith("/") else os.path.join(spec.bundle,
+                                                                             m.source)
+                is_dir = os.path.isdir(src)
+            else:
+                is_dir = True
+            if rootfd is None:
+                rootfd = os.open(spec.root.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                os.close(paths.mount_target(rootfd, dest.lstrip("/"), is_dir))
+            except OSError as e:
+                raise OciError(f"cannot create mount point {dest} in the rootfs: "
+                               f"{e.strerror}") from None
+    finally:
+        if rootfd is not None:
+            os.close(rootfd)
+
+
+def _masked_files(spec, pid):
+    """Masked paths that are files: /dev/null bind mounts from the host (dirs get a tmpfs,
+    which CRIU dumps itself)."""
+    out = []
+    mounted = _mountpoints(pid)
+    for p in spec.linux.masked_paths or ():
+        if p in mounted and _mount_fstype(pid, p) == "devtmpfs":
+            out.append(p)
+    return out
+
+
+def _mountinfo(pid):
+    with open(f"/proc/{pid}/mountinfo") as f:
+        rows = []
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            fields = pre.split()
+            rows.append((int(fields[0]), fields[4], post.split()[0]))
+        return rows
+
+
+def _mountpoints(pid):
+    return {r[1] for r in _mountinfo(pid)}
+
+
+def _mount_fstype(pid, mp):
+    t = None
+    for _id, m, typ in _mountinfo(pid):
+        if m == mp:
+            t = typ
+    return t
+
+
+def _stdio(pid):
+    """The init's fds 0-2 as CRIU names them: "pipe:[N]" for pipes, "file[mnt:ino]" (hex) for
+    files on mounts outside the container (host /dev/null, a shim's fifos), else the path.
+    Returns (keys, externals)."""
+    inside = {r[0] for r in _mountinfo(pid)}
+    keys, ext = [], []
+    for fd in (0, 1, 2):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            keys.append("")
+            continue
+        if target.startswith(("pipe:", "socket:", "anon_inode:")):
+            keys.append(target)
+            continue
+        try:
+            st = os.stat(f"/proc/{pid}/fd/{fd}")
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                mnt = next(int(ln.split()[1]) for ln in f if ln.startswith("mnt_id:"))
+        except (OSError, StopIteration):
+            keys.append(target)
+            continue
+        if mnt not in inside:
+            key = f"file[{mnt:x}:{st.st_ino:x}]"
+            keys.append(key)
+            if key not in ext:
+                ext.append(key)
+        else:
+            keys.append(target)
+    return keys, ext
+
+
+def _devnull_for(key):
+    """An O_RDWR fd of the host's /dev/null if ``file[MNT:INO]`` names it, else None."""
+    try:
+        ino = int(key[5:-1].split(":")[1], 16)
+        if os.stat("/dev/null").st_ino != ino:
+            return None
+        return os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _criu_fail(what, log, rc, detail=""):
+    first = ""
+    try:
+        with open(log, errors="replace") as f:
+            for line in f:
+                if "Error (" in line and "RLIMIT_NOFILE" not in line:
+                    first = line.split("):", 1)[-1].strip()
+                    break
+    except OSError:
+        pass
+    msg = f"criu {what} failed (exit status {rc})"
+    if first:
+        msg += f": {first}"
+    if detail:
+        msg += f" {detail}"
+    return CriuError(f"{msg}; log file: {log}")
+
+
+def _prepare_dir(path, what):
+    try:
+        os.makedirs(path, 0o700, exist_ok=True)
+    except OSError as e:
+        raise OciError(f"cannot create {what} directory {path}: {e.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise OciError(f"{what} directory {path} is not writable")
+
+
+def _config_args(annotations):
+    p = config_file(annotations)
+    return ["--config", p] if p else []
+
+
+# ------------------------------------------------------------------------------ checkpoint
+
+def checkpoint(rt, cid, o):
+    from .config.model import load_bundle
+    from .state import Container
+    criu, _v = require(o.criu, rt.root)
+    c = Container.load(rt.root, cid, lock=True)
+    delete_after = False
+    try:
+        st = c.status()
+        if st not in ("running", "paused"):
+            raise StateError("container not running" if st != "created" else
+                             "cannot checkpoint a container that is not running (created)")
+        d = c.data
+        pid = d["pid"]
+        spec = load_bundle(d["bundle"])
+        terminal = spec.process is not None and spec.process.terminal
+        image = os.path.abspath(o.image_path or os.path.join(os.getcwd(), "checkpoint"))
+        work = os.path.abspath(o.work_path or image)
+        _prepare_dir(image, "image")
+        if work != image:
+            _prepare_dir(work, "work")
+        cmd = [criu, "pre-dump" if o.pre_dump else "dump", "--tree", str(pid),
+               "--images-dir", image, "--work-dir", work,
+               "--log-file", "pre-dump.log" if o.pre_dump else "dump.log", "-v4"]
+        cmd += _config_args(d.get("annotations"))
+        cmd += _common_args(o)
+        if o.leave_running and not o.pre_dump:
+            cmd.append("--leave-running")
+        if o.parent_path:
+            cmd += ["--prev-images-dir", o.parent_path, "--track-mem"]
+        elif o.pre_dump:
+            cmd.append("--track-mem")
+        if o.page_server:
+            addr, sep, port = o.page_server.rpartition(":")
+            if not sep or not port.isdigit():
+                raise OciError(f"invalid --page-server {o.page_server!r} (want ADDRESS:PORT)")
+            cmd += ["--page-server", "--address", addr, "--port", port]
+        if o.lazy_pages:
+            cmd.append("--lazy-pages")
+            if o.status_fd is not None and o.status_fd >= 0:
+                cmd += ["--status-fd", str(o.status_fd)]
+        for ns in o.empty_ns or ():
+            if ns not in EMPTY_NS:
+                raise OciError(f"--empty-ns: only the network namespace is supported, "
+                               f"not {ns!r}")
+            cmd += ["--empty-ns", EMPTY_NS[ns]]
+        if d.get("paused"):    # dumped through the frozen cgroup (v1 freezer, v2 cgroup.freeze)
+            mgr = _cgroup_from_state(d)
+            fz = None if mgr is None else \
+                (mgr.paths.get("") if mgr.mode == "v2" else mgr.paths.get("freezer"))
+            if fz:
+                cmd += ["--freeze-cgroup", fz]
+        # external mounts: every bind mount (restore maps it to the source again), masked
+        # files (/dev/null), bind-mounted device nodes
+        for m in spec.mounts:
+            if _is_bind(m):
+                cmd += ["--external", f"mnt[{m.destination}]:{m.destination}"]
+        for p in _masked_files(spec, pid) + [p for p in _dev_binds(spec)
+                                            if p in _mountpoints(pid)]:
+            cmd += ["--external", f"mnt[{p}]:{p}"]
+        cgbinds = [p for p, _src in _cgroup_binds(spec)]
+        if cgbinds:
+            mounted = _mountpoints(pid)
+            for p in cgbinds:
+                if p in mounted:
+                    cmd += ["--external", f"mnt[{p}]:{p}"]
+        # a network namespace joined by path (a CNI netns) stays outside the image: restore
+        # joins the one the config names (runc's extRootNetNS)
+        netns = spec.linux.ns("network")
+        if netns is not None and netns.path:
+            ino = os.stat(f"/proc/{pid}/ns/net").st_ino
+            cmd += ["--external", f"net[{ino}]:{EXT_NETNS}"]
+        keys, ext = _stdio(pid)
+        for k in ext:
+            cmd += ["--external", k]
+        from . import jsonfast
+        with open(os.path.join(image, DESCRIPTORS), "w") as f:
+            f.write(jsonfast.dumps(keys))
+        pass_fds = (o.status_fd,) if o.lazy_pages and o.status_fd is not None and \
+            o.status_fd >= 0 else ()
+        mgr = _cgroup_from_state(d)
+        dirs = _criu_cgroup_dirs(mgr, paused=bool(d.get("paused")))
+        _debug(rt, cmd)
+        # criu joins the cgroups from here, while it starts: the first v1 migration costs
+        # ~18 ms (an RCU grace period), overlapped with criu's own start-up (runc does the
+        # same); the pages it writes come later
+        if terminal:   # the pty's master is outside: only the RPC has orphan_pts_master
+            rc = _run_rpc(cmd, None, join=dirs)
+        else:
+            errs = []
+            rc = _run(cmd, pass_fds=pass_fds, errors=errs, join=dirs)
+            if rc != 0 and errs:      # failed before its log was opened
+                raise CriuError(f"criu {'pre-dump' if o.pre_dump else 'dump'} failed "
+                                f"(exit status {rc}): {errs[0]}")
+        log = os.path.join(work, "pre-dump.log" if o.pre_dump else "dump.log")
+        if rc != 0:
+            alive = c.init_alive()
+            raise _criu_fail("pre-dump" if o.pre_dump else "dump", log, rc,
+                             "" if alive else "(the container is no longer running)")
+        delete_after = not (o.leave_running or o.pre_dump)
+    finally:
+        c.unlock()
+    if delete_after:  # as runc: the checkpointed container is gone; its ID is free again
+        rt.delete(cid, force=True)
+
+
+def _debug(rt, cmd):
+    """--debug: the criu command line on stderr (reproducible by hand)."""
+    if getattr(rt, "debug", False):
+        import sys
+        sys.stderr.write("ocirun: debug: " + " ".join(cmd) + "\n")
+
+
+def _run(cmd, pass_fds=(), preexec=None, inherit_stdio=False, errors=None, join=()):
+    """fork + exec criu and wait for it (no ``subprocess``: it pulls re, locale, enum: ~10 ms).
+    criu's diagnostics go to its log file; what it prints on stderr before the log exists
+    (a bad option in a config file) is appended to ``errors`` (a list) when given.
+    ``inherit_stdio``: criu gets our fds 0-2 (restore hands them to the container with
+    --inherit-fd); else they are /dev/null. ``join``: cgroup dirs the parent moves criu into
+    right after the fork."""
+    r, w = os.pipe()          # CLOEXEC: closed by a successful exec, carries errno otherwise
+    er = ew = -1
+    if errors is not None and not inherit_stdio:
+        er, ew = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            if not inherit_stdio:
+                null = os.open("/dev/null", os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(ew if fd == 2 and ew >= 0 else null, fd)
+            for fd in pass_fds:
+                os.set_inheritable(fd, True)
+            if preexec is not None:
+                preexec()
+            os.execv(cmd[0], cmd)
+        except OSError as e:
+            os.write(w, str(e.errno or 1).encode())
+        except BaseException:  # noqa: B036 - the child must never return
+            os.write(w, b"1")
+        os._exit(127)
+    os.close(w)
+    if ew >= 0:
+        os.close(ew)
+    _enter(join, pid)
+    try:
+        err = _read_all(r)
+        if er >= 0:
+            text = _read_all(er, limit=1 << 16).decode(errors="replace").strip()
+            if text:
+                errors.append(text.splitlines()[0])
+    finally:
+        os.close(r)
+        if er >= 0:
+            os.close(er)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    if err:
+        raise CriuError(f"cannot run {cmd[0]}: {os.strerror(int(err))}")
+    return os.waitstatus_to_exitcode(status)
+
+
+def _read_all(fd, limit=None):
+    out = b""
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return out
+        if limit is None or len(out) < limit:
+            out += chunk
+
+
+def _run_rpc(cmd, preexec, on_pts_master=None, out_pid=None, join=()):
+    """The same request over ``criu swrk`` (criu_rpc.py). Returns 0 or 1 like _run; CRIU's
+    first error is read from the log by the caller."""
+    from . import criu_rpc
+    try:
+        pid = criu_rpc.run(cmd, preexec=preexec, on_pts_master=on_pts_master,
+                           on_started=lambda p: _enter(join, p))
+    except CriuError:
+        return 1
+    if out_pid is not None:
+        out_pid[0] = pid
+    return 0
+
+
+def _pty_name(master):
+    import fcntl
+    import struct
+    try:
+        n = struct.unpack("I", fcntl.ioctl(master, 0x80045430, b"\0\0\0\0"))[0]  # TIOCGPTN
+        return f"/dev/pts/{n}"
+    except OSError:
+        return "/dev/console"
+
+
+def _criu_cgroup_dirs(mgr, paused=False):
+    """The container's cgroup directories criu itself joins (as runc does): the page cache
+    of the images it writes and the memory it restores are the container's, not the caller's
+    (a busy caller cgroup made a 512 MiB dump 2-3x slower here). Never a freezer that is or
+    may become frozen with criu in it."""
+    if mgr is None or mgr.mode == "v2":
+        # pure v2: one cgroup for everything; CRIU then takes the container's tasks for
+        # part of its own cgroup set and does not dump it ("No set 1 found" at restore)
+        return []
+    fz = mgr.paths.get("freezer")
+    return [p for p in mgr.dirs() if p != fz]
+
+
+def _enter(dirs, pid=None):
+    b = str(pid or os.getpid()).encode()
+    for p in dirs:
+        try:
+            fd = os.open(p + "/cgroup.procs", os.O_WRONLY)
+            try:
+                os.write(fd, b)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
+
+def _cgroup_from_state(d):
+    if not d.get("cgroup"):
+        return None
+    from .linux import cgroups
+    return cgroups.Manager.from_state(d["cgroup"])
+
+
+def cgroup_root_args(mgr):
+    """``--cgroup-root`` for CRIU: the container's cgroup relative to each hierarchy's root,
+    so the restored tasks (and the container's cgroup mounts) land in the cgroup ocirun made
+    for the restored container, whatever its name was at dump time."""
+    from .linux.cgroups import fs
+    mounts = fs.mountinfo_cgroups()
+    rel = {}
+    for key, p in mgr.paths.items():
+        best = None
+        for mnt, root, typ, sopts in mounts:
+            if (p == mnt or p.startswith(mnt.rstrip("/") + "/")) and \
+                    (best is None or len(mnt) > len(best[0])):
+                best = (mnt, root, typ, sopts)
+        if best is None:
+            continue
+        mnt, root = best[0], best[1]
+        r = "/" + "/".join(x for x in (root.strip("/"), p[len(mnt):].strip("/")) if x)
+        ctrl = key
+        if best[2] == "cgroup2":
+            ctrl = ""
+        rel[ctrl] = r
+    vals = set(rel.values())
+    if len(vals) == 1:
+        return ["--cgroup-root", vals.pop()]
+    out = []
+    for ctrl, r in rel.items():
+        out += ["--cgroup-root", f"{ctrl}:{r}" if ctrl else r]
+    return out
+
+
+# ------------------------------------------------------------------------------ restore
+
+def _userns_access(spec, image):
+    """Restored tasks of a user-namespaced container open images as the container's root
+    (a host uid/gid from the maps): the image directory (0700 root) gets that gid and mode
+    0710 — searchable by the container's root, still by no other user."""
+    if spec.linux.ns("user") is None:
+        return
+    hostgid = None
+    for m in spec.linux.gid_mappings or ():
+        if m.container_id <= 0 < m.container_id + m.size or m.container_id == 0:
+            hostgid = m.host_id - m.container_id
+            break
+    if hostgid is None:
+        return
+    try:
+        st = os.stat(image)
+        if st.st_gid != hostgid:
+            os.chown(image, -1, hostgid)
+        if st.st_mode & 0o010 == 0:
+            os.chmod(image, (st.st_mode & 0o7777) | 0o010)
+    except OSError as e:
+        raise OciError(f"cannot give the container's root access to {image}: "
+                       f"{e.strerror}") from None
+
+
+def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None,
+            no_pivot=False, no_subreaper=False):
+    """Restore ``cid`` from o.image_path with the bundle's config. Returns 0 (detach; the
+    init's pid is in the state and ``pid_file``) or the container's exit status (foreground,
+    after deleting the container)."""
+    from .api import _cgroup_manager, _write_pid_file
+    from .config.model import load_bundle
+    from .linux import syscalls as sc
+    from .linux.process import kill_and_reap
+    from .state import Container, boot_id, proc_stat, rfc3339nano, validate_id
+    validate_id(cid)
+    criu, _v = require(o.criu, rt.root)
+    spec = load_bundle(bundle)
+    if spec.process is None:
+        raise ConfigError("process", "is required to restore a container")
+    terminal = spec.process.terminal
+    if terminal and not console_socket:
+        raise OciError("cannot allocate tty if ocirun will detach without setting console "
+                       "socket")
+    if not terminal and console_socket:
+        raise OciError("cannot use console socket if ocirun will not detach or allocate tty")
+    image = os.path.abspath(o.image_path or os.path.join(os.getcwd(), "checkpoint"))
+    work = os.path.abspath(o.work_path or image)
+    if not os.path.isfile(os.path.join(image, "inventory.img")):
+        raise OciError(f"no checkpoint images in {image} (inventory.img is missing)")
+    if work != image:
+        _prepare_dir(work, "work")
+    elif not os.access(work, os.W_OK):
+        raise OciError(f"image directory {image} is not writable (restore.log goes there; "
+                       "use --work-path)")
+    keys = []
+    try:
+        from . import jsonfast
+        with open(os.path.join(image, DESCRIPTORS), "rb") as f:
+            keys = jsonfast.loads(f.read())
+    except (OSError, ValueError):
+        pass
+    _userns_access(spec, image)
+    if not detach and not no_subreaper:
+        sc.set_child_subreaper(True)
+    c = Container.new(rt.root, cid)
+    mgr = None
+    pid = 0
+    pass_fds = []
+    croot = os.path.join(c.dir, "criu-root")
+    try:
+        c.data = {
+            "ociVersion": spec.oci_version, "id": cid, "pid": 0, "status": "creating",
+            "bundle": spec.bundle, "rootfs": spec.root.path, "created": rfc3339nano(),
+            "owner": "", "annotations": spec.annotations, "boot_id": boot_id(),
+            "hooks": {k: spec.raw.get("hooks", {}).get(k, [])
+                      for k in ("poststart", "poststop") if spec.raw.get("hooks", {}).get(k)},
+            "namespaces": {}, "config": None, "restored": True,
+        }
+        mgr = _cgroup_manager(spec, cid, rt.systemd_cgroup)
+        if mgr is not None:
+            c.data["cgroup"] = mgr.to_state()
+        c.save()
+        if mgr is not None:
+            mgr.create()
+            mgr.apply(spec.linux.resources, spec_devices=spec.linux.devices)
+            c.data["cgroup"] = mgr.to_state()
+            c.save()
+        _restore_mountpoints(spec)
+        os.mkdir(croot, 0o700)
+        pidf = os.path.join(c.dir, "criu.pid")
+        cmd = [criu, "restore", "--images-dir", image, "--work-dir", work,
+               "--log-file", "restore.log", "-v4", "--root", croot, "--restore-detached",
+               "--pidfile", pidf]
+        cmd += _config_args(spec.annotations)
+        cmd += _common_args(o)
+        if mgr is not None:
+            cmd += cgroup_root_args(mgr)
+        for m in spec.mounts:
+            if _is_bind(m):
+                src = m.source if m.source.startswith("/") else os.path.join(spec.bundle,
+                                                                             m.source)
+                cmd += ["--external", f"mnt[{m.destination}]:{src}"]
+        for p in spec.linux.masked_paths or ():
+            cmd += ["--external", f"mnt[{p}]:/dev/null"]
+        for p in _dev_binds(spec):
+            cmd += ["--external", f"mnt[{p}]:{p}"]
+        for p, src in _cgroup_binds(spec, mgr):
+            cmd += ["--external", f"mnt[{p}]:{src}"]
+        for fd, key in enumerate(keys[:3]):
+            if key.startswith(("pipe:", "file[")):
+                try:
+                    st = os.fstat(fd)
+                except OSError:
+                    continue
+                if key.startswith("file[") and (st.st_mode & 0o170000) in (0o010000, 0o140000):
+                    # a pipe/socket where the container had a file: the host's /dev/null (a
+                    # shim's absent stdin; `ctr restore` hands a fifo) is reopened instead, as
+                    # runc lets CRIU reopen it; any other file stays a mismatch CRIU reports
+                    dn = _devnull_for(key)
+                    if dn is not None:
+                        pass_fds.append(dn)
+                        fd = dn
+                cmd += ["--inherit-fd", f"fd[{fd}]:{key}"]
+        for ns in o.empty_ns or ():
+            if ns not in EMPTY_NS:
+                raise OciError(f"--empty-ns: only the network namespace is supported, "
+                               f"not {ns!r}")
+            cmd += ["--empty-ns", EMPTY_NS[ns]]
+        netns = spec.linux.ns("network")
+        if netns is not None and netns.path:
+            try:
+                netfd = os.open(netns.path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as e:
+                raise OciError(f"cannot open network namespace {netns.path}: "
+                               f"{e.strerror}") from None
+            pass_fds.append(netfd)
+            cmd += ["--inherit-fd", f"fd[{netfd}]:{EXT_NETNS}"]
+        if o.lsm_profile:
+            cmd += ["--lsm-profile", o.lsm_profile]
+        if o.lsm_mount_context:
+            cmd += ["--lsm-mount-context", o.lsm_mount_context]
+        if o.lazy_pages:
+            cmd.append("--lazy-pages")
+        rootfs = spec.root.path
+        readonly = bool(spec.root.readonly)
+
+        dirs = _criu_cgroup_dirs(mgr)
+        early = (o.manage_cgroups_mode or "soft") == "ignore"
+        if early and mgr is not None and not dirs:
+            dirs = list(mgr.paths.values())   # v2: the restored tasks must land there
+
+        # criu in the container's cgroups: before it execs when it will not move the restored
+        # tasks itself (--manage-cgroups-mode ignore), else from here while it starts (the
+        # first v1 migration costs ~18 ms), as for dump
+
+        def in_private_mntns(enter=True):
+            if enter and early:
+                _enter(dirs)
+            # CRIU wants the rootfs as a mount point: bind it in a mount namespace of the
+            # criu process only, so nothing is left on the host whatever happens. Slave, not
+            # private: a root that is a shared mount's slave (dockerd's overlay) keeps its
+            # master, from which CRIU copies the restored root's sharing ("Failed to copy
+            # sharing ... Invalid argument" otherwise)
+            sc.unshare(sc.CLONE_NEWNS)
+            sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
+            sc.mount(rootfs, croot, None, sc.MS_BIND | sc.MS_REC)
+            if readonly:  # CRIU keeps the root mount it is given: root.readonly holds
+                sc.mount(None, croot, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
+        log = os.path.join(work, "restore.log")
+        _debug(rt, cmd)
+        if terminal:   # CRIU makes a new pty pair; its master goes to the console socket
+            def send_master(fd):
+                from .linux import terminal as term
+                sock = term.connect_console_socket(console_socket)
+                term.send_fd(sock, fd, _pty_name(fd))
+            rpc_pid = [0]
+            # CRIU's cgroup yard goes in its work dir, which it reaches via our fd: the
+            # private mount namespace has to be ours (detach: we exit soon; foreground: we
+            # only wait and delete)
+            in_private_mntns(enter=False)
+            try:
+                # criu swrk waits for our request: it joins before restoring anything
+                rc = _run_rpc(cmd, None, send_master, rpc_pid, join=dirs)
+            finally:
+                sc.umount2(croot, sc.MNT_DETACH)
+            pid = rpc_pid[0]
+            if rc != 0:
+                raise _criu_fail("restore", log, rc)
+        else:
+            rc = _run(cmd, pass_fds=tuple(pass_fds), preexec=in_private_mntns,
+                      inherit_stdio=True, join=() if early else dirs)
+            if rc != 0:
+                raise _criu_fail("restore", log, rc)
+            with open(pidf) as f:
+                pid = int(f.read().strip())
+            os.unlink(pidf)
+        ps = proc_stat(pid)
+        c.data["pid"] = pid
+        c.data["start_time"] = ps[1] if ps else 0
+        c.data["status"] = "running"
+        c.save()
+        os.rmdir(croot)
+        if pid_file:
+            _write_pid_file(pid_file, pid)
+    except BaseException:
+        if mgr is not None:
+            try:
+                from . import sig
+                mgr.kill_all(sig.parse("KILL"))
+            except (OciError, OSError):
+                pass
+        if pid:
+            kill_and_reap(pid)
+        if mgr is not None:
+            try:
+                mgr.destroy()
+            except OciError:
+                pass
+        try:
+            os.rmdir(croot)
+        except OSError:
+            pass
+        c.remove()
+        raise
+    finally:
+        for fd in pass_fds:
+            os.close(fd)
+    c.unlock()
+    if detach:
+        return 0
+    from .api import _forward_signals, _wait_status
+    import _signal
+    fwd = _forward_signals(pid)
+    try:
+        status = _wait_status(pid, reaped_by_us=not no_subreaper)
+    finally:
+        for s, h in fwd:
+            _signal.signal(s, h)
+        rt.delete(cid, force=True)
+    return status
