@@ -231,25 +231,27 @@ class Runtime:
 
     # ------------------------------------------------------------------------------ kill
     def kill(self, cid, sig="TERM", all=False):
-        from .linux import syscalls as sc
+        # os.pidfd_open and _signal.pidfd_send_signal: no ctypes (linux/syscalls.py) here
         n = parse_signal(sig)
         c = Container.load(self.root, cid)
         st = c.status()
         if st == "stopped" or (st == "creating" and not c.pid):
             raise StateError("container not running")
-        mgr = _cgroup_manager(c.data["cgroup"]) if c.data.get("cgroup") else None
+        # the cgroup manager only for --all and to thaw a paused container (imports cost)
+        mgr = _cgroup_manager(c.data["cgroup"]) if c.data.get("cgroup") and (
+            all or st == "paused") else None
         if all and mgr is not None:
             mgr.kill_all(n)
         else:
             try:
-                pidfd = sc.pidfd_open(c.pid)
+                pidfd = os.pidfd_open(c.pid)
             except OSError:
                 raise NoSuchProcess() from None
             try:
                 ps = proc_stat(c.pid)
                 if ps is None or ps[1] != c.data.get("start_time", ps[1]):
                     raise NoSuchProcess()
-                sc.pidfd_send_signal(pidfd, n)
+                signal.pidfd_send_signal(pidfd, n)
             except ProcessLookupError:
                 raise NoSuchProcess() from None
             finally:
@@ -300,12 +302,11 @@ class Runtime:
     def wait(self, cid, timeout=None):
         """Block until the container's init exits (pidfd poll; works for non-children)."""
         import select
-        from .linux import syscalls as sc
         c = Container.load(self.root, cid)
         if not c.init_alive():
             return
         try:
-            fd = sc.pidfd_open(c.pid)
+            fd = os.pidfd_open(c.pid)
         except OSError:
             return
         try:

@@ -121,6 +121,23 @@ def main(argv=None):
         return 1
 
 
+def entry():
+    """The console script: ``main()``, then flush stdio and leave with ``os._exit``. Skipping
+    the interpreter's teardown (module and GC clean-up, ~20% of a short command's
+    instructions) is safe here: nothing registers atexit handlers, starts threads or leaves
+    buffered files open; stdout and stderr are flushed first."""
+    rc = main()
+    try:
+        sys.stdout.flush()
+    except OSError:   # as the interpreter's own exit does on a failed final flush
+        rc = rc or 120
+    try:
+        sys.stderr.flush()
+    except OSError:
+        pass
+    os._exit(rc)
+
+
 def cmd_version(g):
     commit = "unknown"
     try:
