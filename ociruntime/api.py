@@ -73,25 +73,10 @@ class Runtime:
         ctx = None
         init_pid = 0
         try:
-            c.data = {
-                "ociVersion": spec.oci_version, "id": cid, "pid": 0, "status": "creating",
-                "bundle": spec.bundle, "rootfs": spec.root.path, "created": rfc3339nano(),
-                "owner": "", "annotations": spec.annotations, "boot_id": boot_id(),
-                "hooks": {k: spec.raw.get("hooks", {}).get(k, [])
-                          for k in ("poststart", "poststop") if spec.raw.get("hooks", {}).get(k)},
-                "namespaces": {}, "config": None,
-                "resources": (spec.raw.get("linux") or {}).get("resources"),
-            }
             mgr = _cgroup_manager(spec, cid, self.systemd_cgroup)
+            start_record(c, spec, mgr)
             if mgr is not None:
-                c.data["cgroup"] = mgr.to_state()
-            c.save()
-            if mgr is not None:
-                mgr.create()
-                # always: the device rules apply even without linux.resources
-                mgr.apply(spec.linux.resources, spec_devices=spec.linux.devices)
-                c.data["cgroup"] = mgr.to_state()
-                c.save()
+                make_cgroup(c, spec, mgr)
             fifo = os.path.join(c.dir, FIFO)
             os.mkfifo(fifo, 0o622)
             os.chmod(fifo, 0o622)
@@ -622,6 +607,31 @@ def _destroy_cgroup(mgr, settle=1.0):
     except OciError as e:
         return e
     return None
+
+
+def start_record(c, spec, mgr, **extra):
+    """Write the state record of a container being created (or restored): status
+    "creating", what delete and the hooks need later, and where its cgroup will be."""
+    hooks = spec.raw.get("hooks") or {}
+    c.data = {
+        "ociVersion": spec.oci_version, "id": c.id, "pid": 0, "status": "creating",
+        "bundle": spec.bundle, "rootfs": spec.root.path, "created": rfc3339nano(),
+        "owner": "", "annotations": spec.annotations, "boot_id": boot_id(),
+        "hooks": {k: hooks[k] for k in ("poststart", "poststop") if hooks.get(k)},
+        "namespaces": {}, "config": None,
+        "resources": (spec.raw.get("linux") or {}).get("resources"), **extra}
+    if mgr is not None:
+        c.data["cgroup"] = mgr.to_state()
+    c.save()
+
+
+def make_cgroup(c, spec, mgr):
+    """Create the container's cgroup with the config's limits; the device rules apply even
+    without linux.resources."""
+    mgr.create()
+    mgr.apply(spec.linux.resources, spec_devices=spec.linux.devices)
+    c.data["cgroup"] = mgr.to_state()
+    c.save()
 
 
 def _executor(spec):

@@ -558,11 +558,11 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
     """Restore ``cid`` from o.image_path with the bundle's config. Returns 0 (detach; the
     init's pid is in the state and ``pid_file``) or the container's exit status (foreground,
     after deleting the container)."""
-    from .api import _cgroup_manager, _write_pid_file
+    from .api import _cgroup_manager, _write_pid_file, make_cgroup, start_record
     from .config.model import load_bundle
     from .linux import syscalls as sc
     from .linux.process import kill_and_reap
-    from .state import Container, boot_id, proc_stat, rfc3339nano, validate_id
+    from .state import Container, proc_stat, validate_id
     validate_id(cid)
     criu, _v = require(o.criu, rt.root)
     spec = load_bundle(bundle)
@@ -599,23 +599,10 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
     pass_fds = []
     croot = os.path.join(c.dir, "criu-root")
     try:
-        c.data = {
-            "ociVersion": spec.oci_version, "id": cid, "pid": 0, "status": "creating",
-            "bundle": spec.bundle, "rootfs": spec.root.path, "created": rfc3339nano(),
-            "owner": "", "annotations": spec.annotations, "boot_id": boot_id(),
-            "hooks": {k: spec.raw.get("hooks", {}).get(k, [])
-                      for k in ("poststart", "poststop") if spec.raw.get("hooks", {}).get(k)},
-            "namespaces": {}, "config": None, "restored": True,
-        }
         mgr = _cgroup_manager(spec, cid, rt.systemd_cgroup)
+        start_record(c, spec, mgr, restored=True)
         if mgr is not None:
-            c.data["cgroup"] = mgr.to_state()
-        c.save()
-        if mgr is not None:
-            mgr.create()
-            mgr.apply(spec.linux.resources, spec_devices=spec.linux.devices)
-            c.data["cgroup"] = mgr.to_state()
-            c.save()
+            make_cgroup(c, spec, mgr)
         _restore_mountpoints(spec)
         os.mkdir(croot, 0o700)
         pidf = os.path.join(c.dir, "criu.pid")
