@@ -28,7 +28,8 @@ import os
 
 from ..errors import ConfigError, SetupError, Unsupported
 
-DEFAULT_CACHE_DIR = "/run/ocirun/seccomp-cache"
+# outside every --root: a directory there would be listed as a container
+DEFAULT_CACHE_DIR = "/run/ocirun-cache/seccomp"
 EPERM = 1
 
 # kernel SECCOMP_RET_* values, which are libseccomp's SCMP_ACT_* (the low 16 bits carry data)

@@ -169,3 +169,11 @@ def test_notify_errors(d, msg):
     with pytest.raises(ConfigError) as e:
         parse_notify(d)
     assert str(e.value) == msg
+
+
+def test_default_cache_dir_is_outside_the_default_state_root():
+    """A directory under --root is listed as a container: the cache must live elsewhere."""
+    import os
+    from ociruntime.linux.seccomp import DEFAULT_CACHE_DIR
+    from ociruntime.state import DEFAULT_ROOT
+    assert not os.path.abspath(DEFAULT_CACHE_DIR).startswith(DEFAULT_ROOT.rstrip("/") + "/")
