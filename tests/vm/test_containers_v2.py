@@ -170,7 +170,11 @@ def test_ps_and_kill_all(ocirun, make_bundle, cg):
     ocirun.ok("run", "-d", "-b", b.path, "vm-ps", stdin=open(os.devnull))
     path = f"/sys/fs/cgroup{cg}"
     try:
-        procs = sorted(int(p) for p in read(f"{path}/cgroup.procs").split())
+        # `run -d` returns once sh runs; its background sleeps follow a moment later
+        end = time.monotonic() + 20
+        while len(procs := sorted(int(p) for p in read(f"{path}/cgroup.procs").split())) < 3:
+            assert time.monotonic() < end, f"expected 3 processes, found {procs}"
+            time.sleep(0.05)
         assert len(procs) == 3
         pids = ocirun.ok("ps", "--format", "json", "vm-ps").stdout
         assert sorted(int(p) for p in pids.strip("[]\n").split(",")) == procs
