@@ -121,6 +121,9 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+SEQ_RUNS = int(os.environ.get("OCIRUN_BENCH_SEQ", "100"))
+
+
 def bench_ocirun(tmp, busybox, ocirun, big, cache, runs):
     sys.path.insert(0, REPO)
     from ociruntime.spec import default_spec
@@ -145,6 +148,14 @@ def bench_ocirun(tmp, busybox, ocirun, big, cache, runs):
             for n, b in bundles.items()}
     for c in cmds.values():   # warm the cache
         subprocess.run(c, env=env, check=True, capture_output=True)
+    # throughput: N sequential runs of each bundle, back to back (issue 6: 100 Wasm runs)
+    for n in ("native", "wasm-hello"):
+        t = time.perf_counter()
+        for _ in range(SEQ_RUNS):
+            subprocess.run(cmds[n], env=env, check=True, capture_output=True)
+        took = time.perf_counter() - t
+        print(f"{SEQ_RUNS} sequential runs {n:<12} {took:6.2f} s  "
+              f"({SEQ_RUNS / took:5.1f} runs/s)")
     if shutil.which("hyperfine"):
         subprocess.run(["hyperfine", "-N", "-w", "3", "-r", str(max(runs, 20)),
                         *[" ".join(c) for c in cmds.values()]], env=env, check=True)
