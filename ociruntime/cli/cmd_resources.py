@@ -3,36 +3,10 @@ parses them (memory sizes like ``64m``/``1.5GiB``, Go durations like ``500ms``).
 import sys
 
 from ..errors import OciError
-from .parser import Flag, UsageError
+from .parser import UsageError
 
-UPDATE_FLAGS = [
-    Flag("resources|r", default=None,
-         help="path to a LinuxResources JSON file ('-' = stdin); other options are ignored"),
-    Flag("blkio-weight", "int", 0, help="per cgroup weight, range is from 10 to 1000"),
-    Flag("cpu-period", default=None, help="CPU CFS period (in usecs); 0: system default"),
-    Flag("cpu-quota", default=None, help="CPU CFS hardcap limit (in usecs) within a period"),
-    Flag("cpu-burst", default=None, help="CPU CFS burst limit (in usecs)"),
-    Flag("cpu-share|cpu-shares", default=None,
-         help="CPU shares (relative weight vs. other containers)"),
-    Flag("cpu-rt-period", default=None, help="CPU realtime period (in usecs)"),
-    Flag("cpu-rt-runtime", default=None, help="CPU realtime hardcap limit (in usecs)"),
-    Flag("cpuset-cpus", default=None, help="CPU(s) to use"),
-    Flag("cpuset-mems", default=None, help="memory node(s) to use"),
-    Flag("cpu-idle", default=None, help="cgroup SCHED_IDLE: 0 default behaviour, 1 idle"),
-    Flag("kernel-memory", default=None, help="(obsolete: ignored with a warning)"),
-    Flag("kernel-memory-tcp", default=None, help="(obsolete: ignored with a warning)"),
-    Flag("memory", default=None, help="memory limit (in bytes; 64m, 1g… accepted)"),
-    Flag("memory-reservation", default=None, help="memory reservation or soft_limit"),
-    Flag("memory-swap", default=None,
-         help="total memory usage (memory + swap); '-1' for unlimited swap"),
-    Flag("pids-limit", "int", 0, help="maximum number of pids allowed in the container"),
-    Flag("l3-cache-schema", default=None, help="Intel RDT/CAT L3 cache schema"),
-    Flag("mem-bw-schema", default=None, help="Intel RDT/MBA memory bandwidth schema"),
-]
-EVENTS_FLAGS = [
-    Flag("interval", default="5s", help="set the stats collection interval"),
-    Flag("stats", "bool", False, help="display the container's stats then exit"),
-]
+# the flags live in the command table (commands.py) with every other command's
+from .commands import EVENTS_FLAGS, UPDATE_FLAGS  # noqa: E402,F401
 
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 

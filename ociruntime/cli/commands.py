@@ -3,9 +3,7 @@ import os
 import sys
 
 from ..errors import OciError
-from .cmd_exec import do_exec
 from .parser import Command, Flag, UsageError
-from . import cmd_resources as _res
 
 CREATE_FLAGS = [
     Flag("bundle|b", default=".", help="path to the root of the bundle directory"),
@@ -145,6 +143,20 @@ def _criu_opts(ctx, v):
         k: v[k] for k in CheckpointOpts.__slots__ if k in v})
 
 
+# exec, pause, resume, update and events live in their own modules, imported only when
+# their command runs: the table itself must stay cheap for every other command
+def do_exec(ctx, v, pos):
+    from .cmd_exec import do_exec as run
+    return run(ctx, v, pos)
+
+
+def _resources(name):
+    def run(ctx, v, pos):
+        from . import cmd_resources
+        return getattr(cmd_resources, name)(ctx, v, pos)
+    return run
+
+
 def do_checkpoint(ctx, v, pos):
     ctx.rt.checkpoint(pos[0], _criu_opts(ctx, v))
 
@@ -192,6 +204,35 @@ RESTORE_FLAGS = [
     Flag("lsm-profile", default="", help="LSM profile to be used during restore"),
     Flag("lsm-mount-context", default="", help="LSM mount context to be used during restore"),
 ]
+UPDATE_FLAGS = [
+    Flag("resources|r", default=None,
+         help="path to a LinuxResources JSON file ('-' = stdin); other options are ignored"),
+    Flag("blkio-weight", "int", 0, help="per cgroup weight, range is from 10 to 1000"),
+    Flag("cpu-period", default=None, help="CPU CFS period (in usecs); 0: system default"),
+    Flag("cpu-quota", default=None, help="CPU CFS hardcap limit (in usecs) within a period"),
+    Flag("cpu-burst", default=None, help="CPU CFS burst limit (in usecs)"),
+    Flag("cpu-share|cpu-shares", default=None,
+         help="CPU shares (relative weight vs. other containers)"),
+    Flag("cpu-rt-period", default=None, help="CPU realtime period (in usecs)"),
+    Flag("cpu-rt-runtime", default=None, help="CPU realtime hardcap limit (in usecs)"),
+    Flag("cpuset-cpus", default=None, help="CPU(s) to use"),
+    Flag("cpuset-mems", default=None, help="memory node(s) to use"),
+    Flag("cpu-idle", default=None, help="cgroup SCHED_IDLE: 0 default behaviour, 1 idle"),
+    Flag("kernel-memory", default=None, help="(obsolete: ignored with a warning)"),
+    Flag("kernel-memory-tcp", default=None, help="(obsolete: ignored with a warning)"),
+    Flag("memory", default=None, help="memory limit (in bytes; 64m, 1g… accepted)"),
+    Flag("memory-reservation", default=None, help="memory reservation or soft_limit"),
+    Flag("memory-swap", default=None,
+         help="total memory usage (memory + swap); '-1' for unlimited swap"),
+    Flag("pids-limit", "int", 0, help="maximum number of pids allowed in the container"),
+    Flag("l3-cache-schema", default=None, help="Intel RDT/CAT L3 cache schema"),
+    Flag("mem-bw-schema", default=None, help="Intel RDT/MBA memory bandwidth schema"),
+]
+EVENTS_FLAGS = [
+    Flag("interval", default="5s", help="set the stats collection interval"),
+    Flag("stats", "bool", False, help="display the container's stats then exit"),
+]
+
 EXEC_FLAGS = [
     Flag("process|p", default=None, help="path to the process.json ('-' for stdin)"),
     Flag("tty|t", "bool", False, help="allocate a pseudo-TTY"),
@@ -234,11 +275,11 @@ COMMANDS = {c.name: c for c in [
             "<container-id> [ps options]", "list the processes of a container", 1, -1),
     Command("exec", do_exec, EXEC_FLAGS, "<container-id> [command...]",
             "execute a new process inside a container", 1, -1, stop_at_positional=True),
-    Command("pause", _res.do_pause, [], "<container-id>", "freeze all processes", 1, 1),
-    Command("resume", _res.do_resume, [], "<container-id>", "thaw all processes", 1, 1),
-    Command("update", _res.do_update, _res.UPDATE_FLAGS, "<container-id>",
+    Command("pause", _resources("do_pause"), [], "<container-id>", "freeze all processes", 1, 1),
+    Command("resume", _resources("do_resume"), [], "<container-id>", "thaw all processes", 1, 1),
+    Command("update", _resources("do_update"), UPDATE_FLAGS, "<container-id>",
             "update a container's resource limits", 1, 1),
-    Command("events", _res.do_events, _res.EVENTS_FLAGS, "<container-id>",
+    Command("events", _resources("do_events"), EVENTS_FLAGS, "<container-id>",
             "container events (OOM) and stats", 1, 1),
     Command("checkpoint", do_checkpoint, CHECKPOINT_FLAGS, "<container-id>",
             "checkpoint a running container (CRIU)", 1, 1),

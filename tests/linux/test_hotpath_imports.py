@@ -16,7 +16,8 @@ from conftest import REPO, Runner
 FORBIDDEN = {"ctypes", "_ctypes", "json", "re", "signal", "subprocess", "enum", "argparse",
              "dataclasses", "typing", "threading", "socket", "ociruntime.linux.syscalls",
              "ociruntime.config.model", "ociruntime.config.reader", "ociruntime.linux.rootfs",
-             "ociruntime.linux.init", "ociruntime.linux.seccomp"}
+             "ociruntime.linux.init", "ociruntime.linux.seccomp",
+             "ociruntime.cli.cmd_exec", "ociruntime.cli.cmd_resources"}
 # the cgroup managers: only delete (removes the cgroup) and kill --all need them
 CGROUPS = {"ociruntime.linux.cgroups", "ociruntime.linux.cgroups.v1",
            "ociruntime.linux.cgroups.v2", "ociruntime.linux.cgroups.fs"}
