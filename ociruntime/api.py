@@ -712,15 +712,7 @@ def _exec_process(c, args, process, tty, cwd, env, user, additional_gids, caps,
     if process is not None:
         doc = process
         if not isinstance(process, dict):
-            import sys
-            try:
-                if process == "-":
-                    data = sys.stdin.buffer.read()
-                else:
-                    with open(process, "rb") as f:
-                        data = f.read()
-            except OSError as e:
-                raise OciError(f"open {process}: {e.strerror}") from None
+            data = jsonfast.read_arg(process)
             try:
                 doc = jsonfast.loads(data)
             except ValueError as e:

@@ -91,3 +91,17 @@ def dumps_indent(obj, indent=2, _level=0):
         items = [pad + dumps_indent(v, indent, _level + 1) for v in obj]
         return "[\n" + ",\n".join(items) + "\n" + end + "]"
     return dumps(obj)
+
+
+def read_arg(path):
+    """The bytes of a command-line file argument, ``-`` meaning stdin (``exec --process``,
+    ``update -r``); runc's wording when it cannot be opened."""
+    import sys
+    try:
+        if path == "-":
+            return sys.stdin.buffer.read()
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        from .errors import OciError
+        raise OciError(f"open {path}: {(e.strerror or str(e)).lower()}") from None

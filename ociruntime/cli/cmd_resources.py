@@ -141,14 +141,7 @@ def resources_from_flags(v):
 
 def read_resources(path):
     from .. import jsonfast
-    try:
-        if path == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            with open(path, "rb") as f:
-                data = f.read()
-    except OSError as e:
-        raise OciError(f"open {path}: {(e.strerror or str(e)).lower()}") from None
+    data = jsonfast.read_arg(path)
     try:
         r = jsonfast.loads(data)
     except ValueError as e:
