@@ -158,7 +158,6 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
     it is ready; raises SetupError with the init's message on failure (after killing it)."""
     from .init import bridge_main
     chan = ctx.chan
-    join_pending = False    # the init's "cgjoin" raced ahead of the bridge's "pid N"
     bridge = os.fork()
     if bridge == 0:
         os.close(chan.up_r)
@@ -166,24 +165,26 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
         bridge_main(ctx)  # never returns
     chan.parent_close_child_ends()
     init_pid = reap = 0
-    hooks_pending = False
+    # The init and the bridge write to the same pipe: the init's "cgjoin init" and "hooks"
+    # can arrive before the bridge's "pid N", and both need that pid: they wait here and are
+    # handled, in arrival order, once it is known.
+    deferred = []
     try:
         chan.go()
         if cgroup is not None:
             warm_cgroup_attach()    # overlaps the bridge's namespace set-up
         while True:
-            msg = chan.recv()
+            msg = deferred.pop(0) if init_pid and deferred else chan.recv()
             if msg is None:
                 raise SetupError("container init exited before it was ready")
-            if msg.startswith("cgjoin "):           # bridge (cgroup namespace) or init (late)
-                if msg == "cgjoin bridge":
-                    cgroup.add(bridge)
-                    chan.go()
-                elif init_pid:
-                    cgroup.add(init_pid)
-                    chan.go()
-                else:
-                    join_pending = True
+            if not init_pid and msg in ("cgjoin init", "hooks"):
+                deferred.append(msg)
+            elif msg == "cgjoin bridge":    # the bridge holds the new cgroup namespace
+                cgroup.add(bridge)
+                chan.go()
+            elif msg == "cgjoin init":      # late join, after the init's setup
+                cgroup.add(init_pid)
+                chan.go()
             elif msg == "userns":
                 from .namespaces import write_id_maps
                 write_id_maps(bridge, ctx.spec.linux.uid_mappings, ctx.spec.linux.gid_mappings)
@@ -195,25 +196,12 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
                 except BrokenPipeError:
                     pass
                 reap, bridge = bridge, 0  # reaped once the init is ready: overlaps its work
-                if join_pending:
-                    join_pending = False
-                    cgroup.add(init_pid)
-                    chan.go()
                 if ctx.spec.process.oom_score_adj is not None:
                     with open(f"/proc/{init_pid}/oom_score_adj", "w") as f:
                         f.write(str(ctx.spec.process.oom_score_adj))
                 if on_hooks is not None:
                     on_hooks("pid", init_pid)
-                if hooks_pending:
-                    hooks_pending = False
-                    on_hooks("hooks", init_pid)
-                    chan.go()
             elif msg == "hooks":
-                # the init and the bridge write to the same pipe: "hooks" (from the init) can
-                # arrive before "pid" (from the bridge); hooks need the pid, so wait for it
-                if not init_pid:
-                    hooks_pending = True
-                    continue
                 on_hooks("hooks", init_pid)
                 chan.go()
             elif msg == "ready":
