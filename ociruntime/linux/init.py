@@ -44,9 +44,15 @@ def bridge_main(ctx):
         spec = ctx.spec
         lx = spec.linux
         ctx.chan.expect_go()
+        # Late cgroup join (the runtime's own memory is not charged to the container): the
+        # init joins the cgroup only after its setup (see _init). A new cgroup namespace
+        # must be rooted at the container's cgroup, so the bridge joins, unshares it and
+        # passes an fd of it (SCM_RIGHTS: no ptrace access to the non-dumpable bridge is
+        # needed, which a user-namespaced init would lack) before the init mounts anything.
         cgns = lx.ns("cgroup")
-        if ctx.cgjoin and cgns is not None and cgns.path is None:
-            import _socket  # noqa: F401 - for enter_cgroupns; unreadable from a user namespace
+        hold = ctx.cgjoin and cgns is not None and cgns.path is None
+        if hold:
+            import _socket  # now: its module is unreadable from inside a user namespace
         # 1. namespaces: join the ones given by path (user first), create the others
         joined = {t for t, _ in ctx.ns_fds}
         namespaces.join(ctx.ns_fds, ("user",))
@@ -58,14 +64,7 @@ def bridge_main(ctx):
             become_root_in_userns()
         namespaces.join(ctx.ns_fds, joined - {"user"})
         flags = namespaces.new_flags(lx.namespaces, exclude=("user",))
-        # Late cgroup join (the runtime's own memory is not charged to the container): the
-        # init joins the cgroup only after its setup (see _init). A new cgroup namespace
-        # must be rooted at the container's cgroup, so the bridge joins, unshares it and
-        # passes an fd of it (SCM_RIGHTS: no ptrace access to the non-dumpable bridge is
-        # needed, which a user-namespaced init would lack) before the init mounts anything.
-        hold = ctx.cgjoin and flags & sc.CLONE_NEWCGROUP
         if hold:
-            import _socket  # noqa: F811 - already loaded above when cgns is new
             flags &= ~sc.CLONE_NEWCGROUP
             ctx.cgns = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
         if flags:
