@@ -10,7 +10,8 @@
 import os
 import _signal as signal
 
-from .errors import ConfigError, ContainerNotFound, NoSuchProcess, OciError, StateError
+from .errors import (ConfigError, ContainerNotFound, NoSuchProcess, OciError, StateError,
+                     error_line)
 from .state import DEFAULT_ROOT, Container, boot_id, list_ids, proc_stat, rfc3339nano
 
 
@@ -140,7 +141,7 @@ class Runtime:
                 c.remove()
             else:   # keep the record: ``ocirun delete`` can retry the cleanup
                 c.unlock()
-                raise OciError(f"{_err_line(sys_exc())}; cleaning up: {left}") from None
+                raise OciError(f"{error_line(sys_exc())}; cleaning up: {left}") from None
             raise
         finally:
             if ctx is not None:
@@ -583,10 +584,6 @@ class Runtime:
 def sys_exc():
     import sys
     return sys.exc_info()[1]
-
-
-def _err_line(e):
-    return str(e) if isinstance(e, OciError) else f"{type(e).__name__}: {e}"
 
 
 def _destroy_cgroup(mgr, settle=1.0):

@@ -45,3 +45,15 @@ class Unsupported(OciError):
 
 class SetupError(OciError):
     """The container init failed while realizing the config (mounts, caps, seccomp…)."""
+
+
+def error_line(e):
+    """One line for any exception: an OciError's own message, an OSError as
+    ``path: strerror``, anything else with its type name (never a traceback)."""
+    if isinstance(e, OciError):
+        msg = str(e)
+    elif isinstance(e, OSError):
+        msg = f"{e.filename}: {e.strerror}" if e.filename else str(e.strerror or e)
+    else:
+        msg = f"{type(e).__name__}: {e}"
+    return msg.replace("\n", " ")

@@ -29,7 +29,7 @@ No host interpreter is reachable from inside: the child is non-dumpable until ex
 the runtime process itself never enters the container's pid namespace."""
 import os
 
-from ..errors import SetupError
+from ..errors import SetupError, error_line
 from . import syscalls as sc
 from .init import close_fds, drop_privileges, enter_cwd, env_dict, resolve_exec
 from .namespaces import FLAGS, PROC_NAMES
@@ -215,12 +215,7 @@ def child_main(ctx):
         sc.set_dumpable(False)
         _child(ctx)
     except BaseException as e:  # noqa: B036 - report everything, then die
-        if isinstance(e, SetupError):
-            msg = str(e)
-        elif isinstance(e, OSError):
-            msg = f"{e.filename}: {e.strerror}" if e.filename else str(e.strerror or e)
-        else:
-            msg = f"{type(e).__name__}: {e}"
+        msg = error_line(e)
         try:
             os.write(ctx.err_w, msg.encode(errors="replace") or b"exec failed")
         except OSError:

@@ -11,7 +11,7 @@ import os
 import _signal as signal
 import time
 
-from ..errors import OciError, SetupError
+from ..errors import SetupError, error_line
 
 
 def above(fd, min_fd):
@@ -39,13 +39,7 @@ class Channel:
         os.write(self.up_w, msg.encode() + b"\n")
 
     def error(self, e):
-        if isinstance(e, OciError):
-            msg = str(e)
-        elif isinstance(e, OSError):
-            msg = f"{e.filename}: {e.strerror}" if e.filename else str(e.strerror or e)
-        else:
-            msg = f"{type(e).__name__}: {e}"
-        self.send("error " + msg.replace("\n", " "))
+        self.send("error " + error_line(e))
 
     def expect_go(self):
         while True:
