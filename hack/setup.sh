@@ -51,7 +51,8 @@ if [ "$(ver "$LPY")" != "$(ver .venv/bin/python)" ]; then
 fi
 cat > .venv/bin/ocirun <<L
 #!$LPY -IS
-import sys
+import gc, sys
+gc.disable()
 sys.path[:0] = ["$ROOT"]
 sys.path.append("$SITE")
 from ociruntime.cli.main import entry

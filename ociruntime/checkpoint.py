@@ -141,18 +141,17 @@ def _restore_mountpoints(spec):
             os.close(rootfd)
 
 
-def _masked_files(spec, pid):
+def _masked_files(spec, mounts):
     """Masked paths that are files: /dev/null bind mounts from the host (dirs get a tmpfs,
-    which CRIU dumps itself)."""
-    out = []
-    mounted = _mountpoints(pid)
-    for p in spec.linux.masked_paths or ():
-        if p in mounted and _mount_fstype(pid, p) == "devtmpfs":
-            out.append(p)
-    return out
+    which CRIU dumps itself). ``mounts``: the init's ``_mountinfo``."""
+    fstype = {}
+    for _id, m, typ in mounts:    # the last mount on a path is the visible one
+        fstype[m] = typ
+    return [p for p in spec.linux.masked_paths or () if fstype.get(p) == "devtmpfs"]
 
 
 def _mountinfo(pid):
+    """[(mount id, mount point, fstype)] of ``pid``'s mount namespace, read once per dump."""
     with open(f"/proc/{pid}/mountinfo") as f:
         rows = []
         for line in f:
@@ -162,23 +161,11 @@ def _mountinfo(pid):
         return rows
 
 
-def _mountpoints(pid):
-    return {r[1] for r in _mountinfo(pid)}
-
-
-def _mount_fstype(pid, mp):
-    t = None
-    for _id, m, typ in _mountinfo(pid):
-        if m == mp:
-            t = typ
-    return t
-
-
-def _stdio(pid):
+def _stdio(pid, mounts):
     """The init's fds 0-2 as CRIU names them: "pipe:[N]" for pipes, "file[mnt:ino]" (hex) for
     files on mounts outside the container (host /dev/null, a shim's fifos), else the path.
-    Returns (keys, externals)."""
-    inside = {r[0] for r in _mountinfo(pid)}
+    Returns (keys, externals). ``mounts``: the init's ``_mountinfo``."""
+    inside = {r[0] for r in mounts}
     keys, ext = [], []
     for fd in (0, 1, 2):
         try:
@@ -307,22 +294,20 @@ def checkpoint(rt, cid, o):
         for m in spec.mounts:
             if _is_bind(m):
                 cmd += ["--external", f"mnt[{m.destination}]:{m.destination}"]
-        for p in _masked_files(spec, pid) + [p for p in _dev_binds(spec)
-                                            if p in _mountpoints(pid)]:
+        mounts = _mountinfo(pid)
+        mounted = {r[1] for r in mounts}
+        for p in _masked_files(spec, mounts) + [p for p in _dev_binds(spec) if p in mounted]:
             cmd += ["--external", f"mnt[{p}]:{p}"]
-        cgbinds = [p for p, _src in _cgroup_binds(spec)]
-        if cgbinds:
-            mounted = _mountpoints(pid)
-            for p in cgbinds:
-                if p in mounted:
-                    cmd += ["--external", f"mnt[{p}]:{p}"]
+        for p, _src in _cgroup_binds(spec):
+            if p in mounted:
+                cmd += ["--external", f"mnt[{p}]:{p}"]
         # a network namespace joined by path (a CNI netns) stays outside the image: restore
         # joins the one the config names (runc's extRootNetNS)
         netns = spec.linux.ns("network")
         if netns is not None and netns.path:
             ino = os.stat(f"/proc/{pid}/ns/net").st_ino
             cmd += ["--external", f"net[{ino}]:{EXT_NETNS}"]
-        keys, ext = _stdio(pid)
+        keys, ext = _stdio(pid, mounts)
         for k in ext:
             cmd += ["--external", k]
         from . import jsonfast

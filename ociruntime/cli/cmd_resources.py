@@ -170,6 +170,8 @@ def do_events(ctx, v, pos):
     except OciError as e:
         raise UsageError(f'invalid value "{v["interval"]}" for flag -interval: {e}') from None
     out = sys.stdout
+    import gc
+    gc.enable()   # a long-lived loop: entry() turned the cycle collector off for start-up
     for ev in ctx.rt.events(pos[0], interval=interval, stats=v["stats"]):
         out.write(jsonfast.dumps(ev) + "\n")
         out.flush()

@@ -199,9 +199,9 @@ class WasmExecutor(Executor):
         # imports are resolved now, so a missing one fails `create`, not the started process
         linker = lib.wasmtime_linker_new(engine)
         lib.check(lib.wasmtime_linker_define_wasi(linker), "wasi")
-        pre = capi.ctypes.c_void_p()
+        pre = capi.ffi.c_void_p()
         try:
-            lib.check(lib.wasmtime_linker_instantiate_pre(linker, module, capi.ctypes.byref(pre)),
+            lib.check(lib.wasmtime_linker_instantiate_pre(linker, module, capi.ffi.byref(pre)),
                       "link")
         except capi.WasmtimeError as e:
             raise SetupError(f'wasm module "{shown}": {e}') from None
@@ -259,10 +259,12 @@ class WasmExecutor(Executor):
     def run(self, spec):
         import _signal
         import _thread
+        import gc
+        gc.enable()   # the container's whole life: entry() turned it off for start-up
         if self._lib is None:
             raise SetupError("wasm: run() before prepare()")
         lib, capi = self._lib, self._capi
-        ctypes = capi.ctypes
+        ctypes = capi.ffi
 
         # signals: defaults (as a native process would have), except the stop signals,
         # which get a handler so that they reach us even as a pid namespace's init; their
@@ -307,7 +309,7 @@ class WasmExecutor(Executor):
     def _store(self):
         lib = self._lib
         wasi = lib.wasi_config_new()
-        c_p = self._capi.ctypes.c_char_p
+        c_p = self._capi.ffi.c_char_p
         argv = (c_p * len(self._argv))(*self._argv)
         if not lib.wasi_config_set_argv(wasi, len(self._argv), argv):
             raise self._capi.WasmtimeError("cannot set WASI argv")

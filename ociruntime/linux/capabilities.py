@@ -1,7 +1,8 @@
 """Capabilities: the name table, and applying the five sets in the init (runc's order:
 drop the bounding set, keep caps across the uid change, capset, then ambient).
-Inheritable and ambient stay empty unless the config asks (CVE-2022-27650/29162)."""
-from . import syscalls as sc
+Inheritable and ambient stay empty unless the config asks (CVE-2022-27650/29162).
+The name table costs nothing to import: the syscalls (and their FFI) are imported by the
+methods that make them (CapPlan is built before pivot_root, so the module is loaded then)."""
 
 _NAMES = (
     "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
@@ -39,6 +40,7 @@ class CapPlan:
     __slots__ = ("bounding", "effective", "permitted", "inheritable", "ambient", "last")
 
     def __init__(self, caps):
+        from . import syscalls as sc
         have_bnd = 0
         self_last = last_cap()
         for i in range(self_last + 1):
@@ -56,6 +58,7 @@ class CapPlan:
         self.ambient = mask(caps.ambient) & have_bnd & self.permitted & self.inheritable
 
     def drop_bounding(self):
+        from . import syscalls as sc
         for i in range(self.last + 1):
             if not self.bounding >> i & 1:
                 try:
@@ -65,6 +68,7 @@ class CapPlan:
                         raise
 
     def apply(self):
+        from . import syscalls as sc
         sc.capset(self.effective, self.permitted, self.inheritable)
         if self.ambient:
             for i in range(self.last + 1):

@@ -82,6 +82,8 @@ def copy_winsize(src, master):
 
 def relay(master, pid, stdin=0, stdout=1):
     """Relay until process ``pid`` exits; returns nothing (the caller reaps ``pid``)."""
+    import gc
+    gc.enable()   # long-lived: entry() turned the cycle collector off for start-up
     import select
     import termios
     saved = None

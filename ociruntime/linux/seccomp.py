@@ -147,15 +147,15 @@ class Prepared:
     def __init__(self, bpf, flags, key, cached, skipped=(), listener_path=None,
                  listener_metadata=None):
         from . import syscalls as sc
-        import ctypes
+        from . import ffi
         if not bpf or len(bpf) % 8 or len(bpf) // 8 > _MAX_INSNS:
             raise SetupError(f"seccomp: invalid BPF program of {len(bpf)} bytes")
         self.bpf, self.flags, self.key, self.cached = bpf, flags, key, cached
         self.skipped = list(skipped)
         self.listener_path, self.listener_metadata = listener_path, listener_metadata
         # everything load() touches is allocated here, before fork/pivot_root
-        self._buf = ctypes.create_string_buffer(bpf, len(bpf))
-        self._prog = sc.SockFprog(len(bpf) // 8, ctypes.addressof(self._buf))
+        self._buf = ffi.create_string_buffer(bpf, len(bpf))
+        self._prog = sc.SockFprog(len(bpf) // 8, ffi.addressof(self._buf))
 
     @property
     def instructions(self):
@@ -268,7 +268,7 @@ def _rule_err(where, name, rc):
 
 def compile_bpf(profile):
     """Build the filter with libseccomp and export it: (bpf bytes, skipped syscall names)."""
-    import ctypes
+    from . import ffi
     from . import syscalls as sc
     lib = _lib()
     ctx = lib.seccomp_init(profile.default_action)
@@ -303,7 +303,7 @@ def compile_bpf(profile):
                 if split:
                     for k in range(n):
                         rc = lib.seccomp_rule_add_array(ctx, rule.action, nr, 1,
-                                                        ctypes.byref(arr[k]))
+                                                        ffi.byref(arr[k]))
                         if rc < 0:
                             raise _rule_err(rule.where, name, rc)
                 else:

@@ -6,12 +6,12 @@ path)`` on failure so messages name what failed. Syscalls without a glibc wrappe
 
 Areas add their wrappers in their own section below (keep sections sorted by area).
 """
-import ctypes
+from . import ffi
 import os
 
-libc = ctypes.CDLL("libc.so.6", use_errno=True)
+libc = ffi.CDLL("libc.so.6", use_errno=True)
 _syscall = libc.syscall
-_syscall.restype = ctypes.c_long
+_syscall.restype = ffi.c_long
 
 # x86_64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl)
 NR = {
@@ -66,7 +66,7 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 def _check(ret, what=None):
     if ret == -1:
-        e = ctypes.get_errno()
+        e = ffi.get_errno()
         raise OSError(e, os.strerror(e), what) if what is not None else OSError(e, os.strerror(e))
     return ret
 
@@ -82,23 +82,23 @@ def _b(s):
 # ---------------------------------------------------------------- process and namespaces
 
 def unshare(flags):
-    _check(libc.unshare(ctypes.c_int(flags)), "unshare")
+    _check(libc.unshare(ffi.c_int(flags)), "unshare")
 
 
 def setns(fd, nstype=0, what=None):
-    _check(libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), what or "setns")
+    _check(libc.setns(ffi.c_int(fd), ffi.c_int(nstype)), what or "setns")
 
 
 def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
-    return _check(libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
-                             ctypes.c_ulong(arg4), ctypes.c_ulong(arg5)), "prctl")
+    return _check(libc.prctl(ffi.c_int(option), ffi.c_ulong(arg2), ffi.c_ulong(arg3),
+                             ffi.c_ulong(arg4), ffi.c_ulong(arg5)), "prctl")
 
 
 def setrlimit(resource, soft, hard):
     """setrlimit(2) with 64-bit limits (RLIM_INFINITY = 2**64-1); the ``resource`` module
     costs ~1 ms to import (a shared library), this costs nothing more than libc."""
-    lim = (ctypes.c_uint64 * 2)(soft, hard)
-    _check(libc.setrlimit(ctypes.c_int(resource), lim), "setrlimit")
+    lim = (ffi.c_uint64 * 2)(soft, hard)
+    _check(libc.setrlimit(ffi.c_int(resource), lim), "setrlimit")
 
 
 def set_dumpable(on):
@@ -119,7 +119,7 @@ def set_child_subreaper(on=True):
 
 def sethostname(name):
     b = _b(name)
-    _check(libc.sethostname(b, ctypes.c_size_t(len(b))), "sethostname")
+    _check(libc.sethostname(b, ffi.c_size_t(len(b))), "sethostname")
 
 
 def loopback_up():
@@ -127,43 +127,43 @@ def loopback_up():
     AF_INET socket): runc does it for every new network namespace."""
     fd = _check(libc.socket(2, 2 | 0o2000000, 0), "socket")       # AF_INET, SOCK_DGRAM|CLOEXEC
     try:
-        ifr = ctypes.create_string_buffer(b"lo", 40)                # struct ifreq
-        _check(libc.ioctl(fd, ctypes.c_ulong(0x8913), ifr), "SIOCGIFFLAGS lo")
-        flags = ctypes.c_short.from_buffer(ifr, 16)
+        ifr = ffi.create_string_buffer(b"lo", 40)                # struct ifreq
+        _check(libc.ioctl(fd, ffi.c_ulong(0x8913), ifr), "SIOCGIFFLAGS lo")
+        flags = ffi.c_short.from_buffer(ifr, 16)
         if not flags.value & 0x1:                                   # IFF_UP
             flags.value |= 0x1
-            _check(libc.ioctl(fd, ctypes.c_ulong(0x8914), ifr), "SIOCSIFFLAGS lo")
+            _check(libc.ioctl(fd, ffi.c_ulong(0x8914), ifr), "SIOCSIFFLAGS lo")
     finally:
         os.close(fd)
 
 
 def setdomainname(name):
     b = _b(name)
-    _check(libc.setdomainname(b, ctypes.c_size_t(len(b))), "setdomainname")
+    _check(libc.setdomainname(b, ffi.c_size_t(len(b))), "setdomainname")
 
 
 def personality(persona):
-    r = libc.personality(ctypes.c_ulong(persona))
+    r = libc.personality(ffi.c_ulong(persona))
     return _check(r, "personality")
 
 
 def ioprio_set(which, who, ioprio):
-    syscall("ioprio_set", ctypes.c_int(which), ctypes.c_int(who), ctypes.c_int(ioprio),
+    syscall("ioprio_set", ffi.c_int(which), ffi.c_int(who), ffi.c_int(ioprio),
             what="ioprio_set")
 
 
 def pidfd_open(pid, flags=0):
-    return syscall("pidfd_open", ctypes.c_int(pid), ctypes.c_uint(flags), what="pidfd_open")
+    return syscall("pidfd_open", ffi.c_int(pid), ffi.c_uint(flags), what="pidfd_open")
 
 
 def pidfd_send_signal(pidfd, sig):
-    syscall("pidfd_send_signal", ctypes.c_int(pidfd), ctypes.c_int(sig), None,
-            ctypes.c_uint(0), what="pidfd_send_signal")
+    syscall("pidfd_send_signal", ffi.c_int(pidfd), ffi.c_int(sig), None,
+            ffi.c_uint(0), what="pidfd_send_signal")
 
 
 def close_range(first, last=0xFFFFFFFF, flags=0):
     """CLOSE_RANGE_CLOEXEC = 4 marks instead of closing."""
-    syscall("close_range", ctypes.c_uint(first), ctypes.c_uint(last), ctypes.c_uint(flags),
+    syscall("close_range", ffi.c_uint(first), ffi.c_uint(last), ffi.c_uint(flags),
             what="close_range")
 
 
@@ -175,8 +175,8 @@ CLOSE_RANGE_CLOEXEC = 4
 CLONE_INTO_CGROUP = 0x200000000
 
 
-class _CloneArgs(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_uint64) for n in (
+class _CloneArgs(ffi.Structure):
+    _fields_ = [(n, ffi.c_uint64) for n in (
         "flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size",
         "tls", "set_tid", "set_tid_size", "cgroup")]
 
@@ -191,21 +191,21 @@ def fork_into_cgroup(cgroup_fd):
     EBUSY/EOPNOTSUPP where the cgroup cannot take processes) with nothing forked."""
     global _pyapi
     if _pyapi is None:
-        lib = ctypes.PyDLL("libc.so.6", use_errno=True)   # keeps the GIL across the call
-        lib.syscall.restype = ctypes.c_long
-        _pyapi = (lib.syscall, ctypes.pythonapi.PyOS_BeforeFork,
-                  ctypes.pythonapi.PyOS_AfterFork_Parent, ctypes.pythonapi.PyOS_AfterFork_Child)
+        lib = ffi.PyDLL("libc.so.6", use_errno=True)   # keeps the GIL across the call
+        lib.syscall.restype = ffi.c_long
+        _pyapi = (lib.syscall, ffi.pythonapi.PyOS_BeforeFork,
+                  ffi.pythonapi.PyOS_AfterFork_Parent, ffi.pythonapi.PyOS_AfterFork_Child)
     call, before, after_parent, after_child = _pyapi
     a = _CloneArgs()
     a.flags = CLONE_INTO_CGROUP
     a.exit_signal = 17  # SIGCHLD
     a.cgroup = cgroup_fd
     before()
-    pid = call(ctypes.c_long(NR["clone3"]), ctypes.byref(a), ctypes.c_size_t(ctypes.sizeof(a)))
+    pid = call(ffi.c_long(NR["clone3"]), ffi.byref(a), ffi.c_size_t(ffi.sizeof(a)))
     if pid == 0:
         after_child()
         return 0
-    err = ctypes.get_errno()
+    err = ffi.get_errno()
     after_parent()
     if pid < 0:
         raise OSError(err, os.strerror(err), "clone3")
@@ -242,12 +242,12 @@ UMOUNT_NOFOLLOW = 8
 
 
 def mount(source, target, fstype, flags=0, data=None):
-    _check(libc.mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data)),
+    _check(libc.mount(_b(source), _b(target), _b(fstype), ffi.c_ulong(flags), _b(data)),
            target if isinstance(target, str) else _b(target).decode(errors="replace"))
 
 
 def umount2(target, flags=0):
-    _check(libc.umount2(_b(target), ctypes.c_int(flags)), target)
+    _check(libc.umount2(_b(target), ffi.c_int(flags)), target)
 
 
 def pivot_root(new_root, put_old):
@@ -262,15 +262,15 @@ RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 
 
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
-                ("resolve", ctypes.c_uint64)]
+class _OpenHow(ffi.Structure):
+    _fields_ = [("flags", ffi.c_uint64), ("mode", ffi.c_uint64),
+                ("resolve", ffi.c_uint64)]
 
 
 def openat2(dirfd, path, flags, mode=0, resolve=RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS):
     how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
-    return syscall("openat2", ctypes.c_int(dirfd), _b(path), ctypes.byref(how),
-                   ctypes.c_size_t(ctypes.sizeof(how)), what=path)
+    return syscall("openat2", ffi.c_int(dirfd), _b(path), ffi.byref(how),
+                   ffi.c_size_t(ffi.sizeof(how)), what=path)
 
 
 # ---------------------------------------------------------------- cgroups
@@ -288,44 +288,44 @@ BPF_F_ALLOW_OVERRIDE = 1
 BPF_F_ALLOW_MULTI = 2
 
 
-class _BpfProgLoad(ctypes.Structure):
-    _fields_ = [("prog_type", ctypes.c_uint32), ("insn_cnt", ctypes.c_uint32),
-                ("insns", ctypes.c_uint64), ("license", ctypes.c_uint64),
-                ("log_level", ctypes.c_uint32), ("log_size", ctypes.c_uint32),
-                ("log_buf", ctypes.c_uint64), ("kern_version", ctypes.c_uint32),
-                ("prog_flags", ctypes.c_uint32), ("prog_name", ctypes.c_char * 16),
-                ("prog_ifindex", ctypes.c_uint32), ("expected_attach_type", ctypes.c_uint32)]
+class _BpfProgLoad(ffi.Structure):
+    _fields_ = [("prog_type", ffi.c_uint32), ("insn_cnt", ffi.c_uint32),
+                ("insns", ffi.c_uint64), ("license", ffi.c_uint64),
+                ("log_level", ffi.c_uint32), ("log_size", ffi.c_uint32),
+                ("log_buf", ffi.c_uint64), ("kern_version", ffi.c_uint32),
+                ("prog_flags", ffi.c_uint32), ("prog_name", ffi.c_char * 16),
+                ("prog_ifindex", ffi.c_uint32), ("expected_attach_type", ffi.c_uint32)]
 
 
-class _BpfAttach(ctypes.Structure):
-    _fields_ = [("target_fd", ctypes.c_uint32), ("attach_bpf_fd", ctypes.c_uint32),
-                ("attach_type", ctypes.c_uint32), ("attach_flags", ctypes.c_uint32),
-                ("replace_bpf_fd", ctypes.c_uint32)]
+class _BpfAttach(ffi.Structure):
+    _fields_ = [("target_fd", ffi.c_uint32), ("attach_bpf_fd", ffi.c_uint32),
+                ("attach_type", ffi.c_uint32), ("attach_flags", ffi.c_uint32),
+                ("replace_bpf_fd", ffi.c_uint32)]
 
 
-class _BpfQuery(ctypes.Structure):
-    _fields_ = [("target_fd", ctypes.c_uint32), ("attach_type", ctypes.c_uint32),
-                ("query_flags", ctypes.c_uint32), ("attach_flags", ctypes.c_uint32),
-                ("prog_ids", ctypes.c_uint64), ("prog_cnt", ctypes.c_uint32)]
+class _BpfQuery(ffi.Structure):
+    _fields_ = [("target_fd", ffi.c_uint32), ("attach_type", ffi.c_uint32),
+                ("query_flags", ffi.c_uint32), ("attach_flags", ffi.c_uint32),
+                ("prog_ids", ffi.c_uint64), ("prog_cnt", ffi.c_uint32)]
 
 
 def _bpf(cmd, attr, what):
     # the kernel accepts a larger, zero-filled attr; pass the struct's own size
-    return syscall("bpf", ctypes.c_int(cmd), ctypes.byref(attr),
-                   ctypes.c_uint(ctypes.sizeof(attr)), what=what)
+    return syscall("bpf", ffi.c_int(cmd), ffi.byref(attr),
+                   ffi.c_uint(ffi.sizeof(attr)), what=what)
 
 
 def bpf_prog_load_cgroup_device(insns, name=b"ocirun_dev"):
     """Load a BPF_PROG_TYPE_CGROUP_DEVICE program from ``insns`` (bytes, 8 per insn);
     returns the program fd. On a verifier error the log is in the OSError's filename."""
-    buf = ctypes.create_string_buffer(bytes(insns), len(insns))
-    lic = ctypes.create_string_buffer(b"Apache")
-    log = ctypes.create_string_buffer(1 << 14)
+    buf = ffi.create_string_buffer(bytes(insns), len(insns))
+    lic = ffi.create_string_buffer(b"Apache")
+    log = ffi.create_string_buffer(1 << 14)
     a = _BpfProgLoad()
     a.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE
     a.insn_cnt = len(insns) // 8
-    a.insns = ctypes.addressof(buf)
-    a.license = ctypes.addressof(lic)
+    a.insns = ffi.addressof(buf)
+    a.license = ffi.addressof(lic)
     a.prog_name = name[:15]
     try:
         return _bpf(BPF_PROG_LOAD, a, "bpf(BPF_PROG_LOAD)")
@@ -333,8 +333,8 @@ def bpf_prog_load_cgroup_device(insns, name=b"ocirun_dev"):
         if e.errno not in (13, 22):  # EACCES/EINVAL: retry with the verifier's log
             raise
     a.log_level = 1
-    a.log_size = ctypes.sizeof(log)
-    a.log_buf = ctypes.addressof(log)
+    a.log_size = ffi.sizeof(log)
+    a.log_buf = ffi.addressof(log)
     try:
         return _bpf(BPF_PROG_LOAD, a, "bpf(BPF_PROG_LOAD)")
     except OSError as e:
@@ -354,16 +354,16 @@ def bpf_prog_detach(cgroup_fd, prog_fd, attach_type=BPF_CGROUP_DEVICE):
 
 def bpf_prog_query(cgroup_fd, attach_type=BPF_CGROUP_DEVICE):
     """Ids of the programs attached directly to the cgroup, and the attach flags."""
-    ids = (ctypes.c_uint32 * 64)()
-    a = _BpfQuery(cgroup_fd, attach_type, 0, 0, ctypes.addressof(ids), 64)
+    ids = (ffi.c_uint32 * 64)()
+    a = _BpfQuery(cgroup_fd, attach_type, 0, 0, ffi.addressof(ids), 64)
     _bpf(BPF_PROG_QUERY, a, "bpf(BPF_PROG_QUERY)")
     return list(ids[:a.prog_cnt]), a.attach_flags
 
 
 def bpf_prog_get_fd_by_id(prog_id):
-    a = (ctypes.c_uint32 * 4)(prog_id, 0, 0, 0)  # prog_id, next_id, open_flags
-    return syscall("bpf", ctypes.c_int(BPF_PROG_GET_FD_BY_ID), ctypes.byref(a),
-                   ctypes.c_uint(ctypes.sizeof(a)), what="bpf(BPF_PROG_GET_FD_BY_ID)")
+    a = (ffi.c_uint32 * 4)(prog_id, 0, 0, 0)  # prog_id, next_id, open_flags
+    return syscall("bpf", ffi.c_int(BPF_PROG_GET_FD_BY_ID), ffi.byref(a),
+                   ffi.c_uint(ffi.sizeof(a)), what="bpf(BPF_PROG_GET_FD_BY_ID)")
 
 
 IN_MODIFY = 0x2
@@ -372,23 +372,23 @@ IN_CLOEXEC = os.O_CLOEXEC
 
 
 def inotify_init1(flags=IN_CLOEXEC):
-    return _check(libc.inotify_init1(ctypes.c_int(flags)), "inotify_init1")
+    return _check(libc.inotify_init1(ffi.c_int(flags)), "inotify_init1")
 
 
 def inotify_add_watch(fd, path, mask):
-    return _check(libc.inotify_add_watch(ctypes.c_int(fd), _b(path), ctypes.c_uint32(mask)),
+    return _check(libc.inotify_add_watch(ffi.c_int(fd), _b(path), ffi.c_uint32(mask)),
                   path)
 
 
 # ---------------------------------------------------------------- credentials
 
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+class _CapHeader(ffi.Structure):
+    _fields_ = [("version", ffi.c_uint32), ("pid", ffi.c_int)]
 
 
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+class _CapData(ffi.Structure):
+    _fields_ = [("effective", ffi.c_uint32), ("permitted", ffi.c_uint32),
+                ("inheritable", ffi.c_uint32)]
 
 
 _CAP_V3 = 0x20080522
@@ -401,20 +401,20 @@ def capset(effective, permitted, inheritable):
         d[i].effective = (effective >> shift) & 0xFFFFFFFF
         d[i].permitted = (permitted >> shift) & 0xFFFFFFFF
         d[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
-    syscall("capset", ctypes.byref(h), d, what="capset")
+    syscall("capset", ffi.byref(h), d, what="capset")
 
 
 def capget(pid=0):
     h = _CapHeader(_CAP_V3, pid)
     d = (_CapData * 2)()
-    syscall("capget", ctypes.byref(h), d, what="capget")
+    syscall("capget", ffi.byref(h), d, what="capget")
     return tuple(d[0].__getattribute__(f) | d[1].__getattribute__(f) << 32
                  for f in ("effective", "permitted", "inheritable"))
 
 
 def setgroups(gids):
-    arr = (ctypes.c_uint32 * max(1, len(gids)))(*gids)
-    _check(libc.setgroups(ctypes.c_size_t(len(gids)), arr), "setgroups")
+    arr = (ffi.c_uint32 * max(1, len(gids)))(*gids)
+    _check(libc.setgroups(ffi.c_size_t(len(gids)), arr), "setgroups")
 
 
 # ---------------------------------------------------------------- rootfs
@@ -452,21 +452,21 @@ PROC_SUPER_MAGIC = 0x9FA0
 TMPFS_MAGIC = 0x01021994
 
 
-class _MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+class _MountAttr(ffi.Structure):
+    _fields_ = [("attr_set", ffi.c_uint64), ("attr_clr", ffi.c_uint64),
+                ("propagation", ffi.c_uint64), ("userns_fd", ffi.c_uint64)]
 
 
 def open_tree(dirfd, path, flags, what=None):
     """A detached clone (OPEN_TREE_CLONE) of the mount at dirfd/path; returns a mount fd."""
-    return syscall("open_tree", ctypes.c_int(dirfd), _b(path), ctypes.c_uint(flags),
+    return syscall("open_tree", ffi.c_int(dirfd), _b(path), ffi.c_uint(flags),
                    what=what or path or f"fd {dirfd}")
 
 
 def move_mount(from_fd, to_fd, what=None):
     """Attach the mount fd from_fd onto the inode to_fd refers to (both by fd, no paths)."""
-    syscall("move_mount", ctypes.c_int(from_fd), b"", ctypes.c_int(to_fd), b"",
-            ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
+    syscall("move_mount", ffi.c_int(from_fd), b"", ffi.c_int(to_fd), b"",
+            ffi.c_uint(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
             what=what or f"fd {to_fd}")
 
 
@@ -475,8 +475,8 @@ def mount_setattr(fd, attr_set=0, attr_clr=0, propagation=0, userns_fd=0, recurs
     """Change mount attributes of the mount fd refers to (and its children if recursive)."""
     a = _MountAttr(attr_set, attr_clr, propagation, userns_fd)
     flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
-    syscall("mount_setattr", ctypes.c_int(fd), b"", ctypes.c_uint(flags), ctypes.byref(a),
-            ctypes.c_size_t(ctypes.sizeof(a)), what=what or f"fd {fd}")
+    syscall("mount_setattr", ffi.c_int(fd), b"", ffi.c_uint(flags), ffi.byref(a),
+            ffi.c_size_t(ffi.sizeof(a)), what=what or f"fd {fd}")
 
 
 def _fs_log(fsfd):
@@ -499,12 +499,12 @@ def fsmount_new(fstype, source=None, flags=(), strings=(), attr_flags=0, what=No
     ``flags`` are fsconfig SET_FLAG keys, ``strings`` (key, value) SET_STRING pairs.
     ``create=False`` only has the kernel parse the options (nothing is mounted), returns None."""
     what = what or fstype
-    fsfd = syscall("fsopen", _b(fstype), ctypes.c_uint(FSOPEN_CLOEXEC), what=what)
+    fsfd = syscall("fsopen", _b(fstype), ffi.c_uint(FSOPEN_CLOEXEC), what=what)
     try:
         def conf(cmd, key, value):
-            if _syscall(NR["fsconfig"], ctypes.c_int(fsfd), ctypes.c_uint(cmd), _b(key),
-                        _b(value), ctypes.c_int(0)) == -1:
-                e = ctypes.get_errno()
+            if _syscall(NR["fsconfig"], ffi.c_int(fsfd), ffi.c_uint(cmd), _b(key),
+                        _b(value), ffi.c_int(0)) == -1:
+                e = ffi.get_errno()
                 log = _fs_log(fsfd)
                 arg = key if value is None else f"{key}={value}"
                 detail = f"{what}: {arg}" + (f" ({log})" if log else "")
@@ -517,13 +517,13 @@ def fsmount_new(fstype, source=None, flags=(), strings=(), attr_flags=0, what=No
             conf(FSCONFIG_SET_STRING, k, v)
         if not create:
             return None
-        if _syscall(NR["fsconfig"], ctypes.c_int(fsfd), ctypes.c_uint(FSCONFIG_CMD_CREATE),
-                    None, None, ctypes.c_int(0)) == -1:
-            e = ctypes.get_errno()
+        if _syscall(NR["fsconfig"], ffi.c_int(fsfd), ffi.c_uint(FSCONFIG_CMD_CREATE),
+                    None, None, ffi.c_int(0)) == -1:
+            e = ffi.get_errno()
             log = _fs_log(fsfd)
             raise OSError(e, os.strerror(e), what + (f" ({log})" if log else ""))
-        return syscall("fsmount", ctypes.c_int(fsfd), ctypes.c_uint(FSMOUNT_CLOEXEC),
-                       ctypes.c_uint(attr_flags), what=what)
+        return syscall("fsmount", ffi.c_int(fsfd), ffi.c_uint(FSMOUNT_CLOEXEC),
+                       ffi.c_uint(attr_flags), what=what)
     finally:
         os.close(fsfd)
 
@@ -532,14 +532,14 @@ def fs_reconfigure(path, flags, what=None):
     """fspick + fsconfig: reconfigure the superblock mounted at ``path`` with exactly the
     SET_FLAG keys ``flags`` (per-mount flags such as nosuid are not touched)."""
     what = what or path
-    fsfd = syscall("fspick", ctypes.c_int(AT_FDCWD), _b(path), ctypes.c_uint(FSPICK_CLOEXEC),
+    fsfd = syscall("fspick", ffi.c_int(AT_FDCWD), _b(path), ffi.c_uint(FSPICK_CLOEXEC),
                    what=what)
     try:
         steps = [(FSCONFIG_SET_FLAG, k) for k in flags] + [(FSCONFIG_CMD_RECONFIGURE, None)]
         for cmd, key in steps:
-            if _syscall(NR["fsconfig"], ctypes.c_int(fsfd), ctypes.c_uint(cmd), _b(key), None,
-                        ctypes.c_int(0)) == -1:
-                e = ctypes.get_errno()
+            if _syscall(NR["fsconfig"], ffi.c_int(fsfd), ffi.c_uint(cmd), _b(key), None,
+                        ffi.c_int(0)) == -1:
+                e = ffi.get_errno()
                 log = _fs_log(fsfd)
                 raise OSError(e, os.strerror(e), what + (f" ({log})" if log else ""))
     finally:
@@ -548,9 +548,9 @@ def fs_reconfigure(path, flags, what=None):
 
 def fstatfs_type(fd):
     """f_type of the filesystem fd is on (PROC_SUPER_MAGIC, TMPFS_MAGIC, …)."""
-    buf = ctypes.create_string_buffer(128)   # struct statfs is 120 bytes on x86_64
-    _check(libc.fstatfs(ctypes.c_int(fd), buf), f"fstatfs fd {fd}")
-    return ctypes.c_long.from_buffer(buf).value
+    buf = ffi.create_string_buffer(128)   # struct statfs is 120 bytes on x86_64
+    _check(libc.fstatfs(ffi.c_int(fd), buf), f"fstatfs fd {fd}")
+    return ffi.c_long.from_buffer(buf).value
 
 
 # ---------------------------------------------------------------- seccomp
@@ -566,39 +566,39 @@ SECCOMP_FILTER_FLAG_TSYNC_ESRCH = 16
 SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 32
 
 
-class SockFprog(ctypes.Structure):
+class SockFprog(ffi.Structure):
     """struct sock_fprog: ``len`` instructions of 8 bytes each at ``filter``."""
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    _fields_ = [("len", ffi.c_ushort), ("filter", ffi.c_void_p)]
 
 
 def seccomp_set_mode_filter(prog, flags=0):
     """Install a classic-BPF filter (a SockFprog) on the calling thread; with
     SECCOMP_FILTER_FLAG_NEW_LISTENER the result is the notification fd, else 0."""
-    return syscall("seccomp", ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(flags),
-                   ctypes.byref(prog), what="seccomp")
+    return syscall("seccomp", ffi.c_uint(SECCOMP_SET_MODE_FILTER), ffi.c_uint(flags),
+                   ffi.byref(prog), what="seccomp")
 
 
 def seccomp_flag_supported(flag):
     """True if the kernel knows filter flag ``flag``: with a NULL program a known flag fails
     with EFAULT (nothing is installed), an unknown one with EINVAL."""
-    r = _syscall(NR["seccomp"], ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(flag), None)
-    return r == -1 and ctypes.get_errno() == 14  # EFAULT
+    r = _syscall(NR["seccomp"], ffi.c_uint(SECCOMP_SET_MODE_FILTER), ffi.c_uint(flag), None)
+    return r == -1 and ffi.get_errno() == 14  # EFAULT
 
 
 def seccomp_action_available(action):
-    a = ctypes.c_uint32(action)
-    return _syscall(NR["seccomp"], ctypes.c_uint(SECCOMP_GET_ACTION_AVAIL), ctypes.c_uint(0),
-                    ctypes.byref(a)) == 0
+    a = ffi.c_uint32(action)
+    return _syscall(NR["seccomp"], ffi.c_uint(SECCOMP_GET_ACTION_AVAIL), ffi.c_uint(0),
+                    ffi.byref(a)) == 0
 
 
-class ScmpArgCmp(ctypes.Structure):
+class ScmpArgCmp(ffi.Structure):
     """libseccomp's struct scmp_arg_cmp."""
-    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int),
-                ("datum_a", ctypes.c_uint64), ("datum_b", ctypes.c_uint64)]
+    _fields_ = [("arg", ffi.c_uint), ("op", ffi.c_int),
+                ("datum_a", ffi.c_uint64), ("datum_b", ffi.c_uint64)]
 
 
-class ScmpVersion(ctypes.Structure):
-    _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
+class ScmpVersion(ffi.Structure):
+    _fields_ = [("major", ffi.c_uint), ("minor", ffi.c_uint), ("micro", ffi.c_uint)]
 
 
 _libseccomp = None
@@ -609,19 +609,19 @@ def libseccomp():
     Raises OSError if it is not installed."""
     global _libseccomp
     if _libseccomp is None:
-        lib = ctypes.CDLL("libseccomp.so.2")
-        vp, u32, i, ui = ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint
+        lib = ffi.CDLL("libseccomp.so.2")
+        vp, u32, i, ui = ffi.c_void_p, ffi.c_uint32, ffi.c_int, ffi.c_uint
         for name, res, args in (
                 ("seccomp_init", vp, [u32]),
                 ("seccomp_release", None, [vp]),
                 ("seccomp_arch_add", i, [vp, u32]),
                 ("seccomp_arch_native", u32, []),
-                ("seccomp_arch_resolve_name", u32, [ctypes.c_char_p]),
-                ("seccomp_syscall_resolve_name", i, [ctypes.c_char_p]),
-                ("seccomp_rule_add_array", i, [vp, u32, i, ui, ctypes.POINTER(ScmpArgCmp)]),
+                ("seccomp_arch_resolve_name", u32, [ffi.c_char_p]),
+                ("seccomp_syscall_resolve_name", i, [ffi.c_char_p]),
+                ("seccomp_rule_add_array", i, [vp, u32, i, ui, ffi.POINTER(ScmpArgCmp)]),
                 ("seccomp_attr_set", i, [vp, i, u32]),
                 ("seccomp_export_bpf", i, [vp, i]),
-                ("seccomp_version", ctypes.POINTER(ScmpVersion), []),
+                ("seccomp_version", ffi.POINTER(ScmpVersion), []),
                 ("seccomp_api_get", ui, [])):
             f = getattr(lib, name)
             f.restype = res
@@ -642,34 +642,34 @@ def libseccomp():
 
 WASMTIME_MAJOR = 50
 
-_WP = ctypes.c_void_p
-_WSZ = ctypes.c_size_t
-_WBOOL = ctypes.c_bool
-_WI64 = ctypes.c_int64
-_WU64 = ctypes.c_uint64
-_WCP = ctypes.c_char_p
+_WP = ffi.c_void_p
+_WSZ = ffi.c_size_t
+_WBOOL = ffi.c_bool
+_WI64 = ffi.c_int64
+_WU64 = ffi.c_uint64
+_WCP = ffi.c_char_p
 
 
-class WasmByteVec(ctypes.Structure):
+class WasmByteVec(ffi.Structure):
     """wasm_byte_vec_t (also wasm_name_t, wasm_message_t)."""
-    _fields_ = [("size", _WSZ), ("data", ctypes.POINTER(ctypes.c_ubyte))]
+    _fields_ = [("size", _WSZ), ("data", ffi.POINTER(ffi.c_ubyte))]
 
     def bytes(self):
-        return ctypes.string_at(self.data, self.size) if self.size else b""
+        return ffi.string_at(self.data, self.size) if self.size else b""
 
 
-class WasmtimeFunc(ctypes.Structure):
+class WasmtimeFunc(ffi.Structure):
     """Opaque storage for a wasmtime_func_t (16 bytes in the 50 C API; 64 reserved)."""
-    _fields_ = [("_opaque", ctypes.c_uint64 * 8)]
+    _fields_ = [("_opaque", ffi.c_uint64 * 8)]
 
 
-class WasmtimeInstance(ctypes.Structure):
+class WasmtimeInstance(ffi.Structure):
     """Opaque storage for a wasmtime_instance_t (16 bytes in the 50 C API; 64 reserved)."""
-    _fields_ = [("_opaque", ctypes.c_uint64 * 8)]
+    _fields_ = [("_opaque", ffi.c_uint64 * 8)]
 
 
-_WBVP = ctypes.POINTER(WasmByteVec)
-_WPP = ctypes.POINTER(_WP)
+_WBVP = ffi.POINTER(WasmByteVec)
+_WPP = ffi.POINTER(_WP)
 
 # name: (restype, argtypes)
 _WASMTIME_SIGS = {
@@ -691,7 +691,7 @@ _WASMTIME_SIGS = {
     "wasmtime_module_deserialize": (_WP, [_WP, _WCP, _WSZ, _WPP]),
     "wasm_byte_vec_delete": (None, [_WBVP]),
     "wasmtime_error_message": (None, [_WP, _WBVP]),
-    "wasmtime_error_exit_status": (_WBOOL, [_WP, ctypes.POINTER(ctypes.c_int)]),
+    "wasmtime_error_exit_status": (_WBOOL, [_WP, ffi.POINTER(ffi.c_int)]),
     "wasmtime_error_delete": (None, [_WP]),
     "wasm_trap_message": (None, [_WP, _WBVP]),
     "wasm_trap_delete": (None, [_WP]),
@@ -702,8 +702,8 @@ _WASMTIME_SIGS = {
     "wasmtime_context_set_epoch_deadline": (None, [_WP, _WU64]),
     "wasmtime_context_set_wasi": (_WP, [_WP, _WP]),
     "wasi_config_new": (_WP, []),
-    "wasi_config_set_argv": (_WBOOL, [_WP, _WSZ, ctypes.POINTER(_WCP)]),
-    "wasi_config_set_env": (_WBOOL, [_WP, _WSZ, ctypes.POINTER(_WCP), ctypes.POINTER(_WCP)]),
+    "wasi_config_set_argv": (_WBOOL, [_WP, _WSZ, ffi.POINTER(_WCP)]),
+    "wasi_config_set_env": (_WBOOL, [_WP, _WSZ, ffi.POINTER(_WCP), ffi.POINTER(_WCP)]),
     "wasi_config_inherit_stdin": (None, [_WP]),
     "wasi_config_inherit_stdout": (None, [_WP]),
     "wasi_config_inherit_stderr": (None, [_WP]),
@@ -711,13 +711,13 @@ _WASMTIME_SIGS = {
     "wasmtime_linker_new": (_WP, [_WP]),
     "wasmtime_linker_define_wasi": (_WP, [_WP]),
     "wasmtime_linker_module": (_WP, [_WP, _WP, _WCP, _WSZ, _WP]),
-    "wasmtime_linker_get_default": (_WP, [_WP, _WP, _WCP, _WSZ, ctypes.POINTER(WasmtimeFunc)]),
+    "wasmtime_linker_get_default": (_WP, [_WP, _WP, _WCP, _WSZ, ffi.POINTER(WasmtimeFunc)]),
     "wasmtime_linker_delete": (None, [_WP]),
     "wasmtime_linker_instantiate_pre": (_WP, [_WP, _WP, _WPP]),
-    "wasmtime_instance_pre_instantiate": (_WP, [_WP, _WP, ctypes.POINTER(WasmtimeInstance), _WPP]),
+    "wasmtime_instance_pre_instantiate": (_WP, [_WP, _WP, ffi.POINTER(WasmtimeInstance), _WPP]),
     "wasmtime_instance_pre_delete": (None, [_WP]),
-    "wasmtime_linker_define_instance": (_WP, [_WP, _WP, _WCP, _WSZ, ctypes.POINTER(WasmtimeInstance)]),
-    "wasmtime_func_call": (_WP, [_WP, ctypes.POINTER(WasmtimeFunc), _WP, _WSZ, _WP, _WSZ, _WPP]),
+    "wasmtime_linker_define_instance": (_WP, [_WP, _WP, _WCP, _WSZ, ffi.POINTER(WasmtimeInstance)]),
+    "wasmtime_func_call": (_WP, [_WP, ffi.POINTER(WasmtimeFunc), _WP, _WSZ, _WP, _WSZ, _WPP]),
 }
 
 
@@ -731,7 +731,7 @@ class WasmtimeLib:
     def __init__(self, path, version):
         self.path = path
         self.version = version
-        dll = ctypes.CDLL(path)  # CDLL releases the GIL during calls (epoch thread relies on it)
+        dll = ffi.CDLL(path)  # CDLL releases the GIL during calls (epoch thread relies on it)
         for name, (res, args) in _WASMTIME_SIGS.items():
             f = getattr(dll, name)
             f.restype = res
@@ -743,9 +743,9 @@ class WasmtimeLib:
     def take_error(self, err):
         """Message of a wasmtime_error_t*, which is freed."""
         vec = WasmByteVec()
-        self.wasmtime_error_message(err, ctypes.byref(vec))
+        self.wasmtime_error_message(err, ffi.byref(vec))
         msg = vec.bytes().decode("utf-8", "replace")
-        self.wasm_byte_vec_delete(ctypes.byref(vec))
+        self.wasm_byte_vec_delete(ffi.byref(vec))
         self.wasmtime_error_delete(err)
         return msg
 
@@ -755,42 +755,42 @@ class WasmtimeLib:
 
     def exit_status(self, err):
         """The WASI proc_exit status carried by an error, or None."""
-        st = ctypes.c_int()
-        return st.value if self.wasmtime_error_exit_status(err, ctypes.byref(st)) else None
+        st = ffi.c_int()
+        return st.value if self.wasmtime_error_exit_status(err, ffi.byref(st)) else None
 
     def take_trap(self, trap):
         vec = WasmByteVec()
-        self.wasm_trap_message(trap, ctypes.byref(vec))
+        self.wasm_trap_message(trap, ffi.byref(vec))
         msg = vec.bytes().decode("utf-8", "replace")
-        self.wasm_byte_vec_delete(ctypes.byref(vec))
+        self.wasm_byte_vec_delete(ffi.byref(vec))
         self.wasm_trap_delete(trap)
         return msg
 
     def take_vec(self, vec):
         b = vec.bytes()
-        self.wasm_byte_vec_delete(ctypes.byref(vec))
+        self.wasm_byte_vec_delete(ffi.byref(vec))
         return b
 
     # ---- wrappers used by the executor
     def wat2wasm(self, text):
         vec = WasmByteVec()
-        self.check(self.wasmtime_wat2wasm(text, len(text), ctypes.byref(vec)), "wat")
+        self.check(self.wasmtime_wat2wasm(text, len(text), ffi.byref(vec)), "wat")
         return self.take_vec(vec)
 
     def module_new(self, engine, wasm):
         out = _WP()
-        self.check(self.wasmtime_module_new(engine, wasm, len(wasm), ctypes.byref(out)),
+        self.check(self.wasmtime_module_new(engine, wasm, len(wasm), ffi.byref(out)),
                    "compile")
         return out
 
     def module_serialize(self, module):
         vec = WasmByteVec()
-        self.check(self.wasmtime_module_serialize(module, ctypes.byref(vec)), "serialize")
+        self.check(self.wasmtime_module_serialize(module, ffi.byref(vec)), "serialize")
         return self.take_vec(vec)
 
     def module_deserialize(self, engine, data):
         out = _WP()
-        self.check(self.wasmtime_module_deserialize(engine, data, len(data), ctypes.byref(out)),
+        self.check(self.wasmtime_module_deserialize(engine, data, len(data), ffi.byref(out)),
                    "deserialize")
         return out
 

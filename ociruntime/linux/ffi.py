@@ -1,0 +1,138 @@
+"""The part of ``ctypes`` that syscalls.py uses, built directly on the C extension ``_ctypes``.
+
+Why: ``import ctypes`` runs ctypes/__init__.py, which defines some 30 types, imports
+``struct`` and ``types``, builds the function-type caches and creates a libffi callback
+at import. That costs ~2.5 ms per process here. Every ``create``, ``run``, ``exec``,
+``checkpoint`` and ``restore`` needs a few syscalls without a Python wrapper (setns,
+clone3, capset, mount...), and the whole of ``exec`` takes ~15 ms. The objects below are
+the ones ctypes itself exposes: the same ``_ctypes`` types, set up the same way. Only what
+this project calls is here. Values can be mixed freely with the real ``ctypes`` (the
+Wasmtime and Windows code, tests).
+
+x86_64 and aarch64 Linux (LP64): ``long`` is 64 bits, so c_int64/c_uint64/c_size_t are
+c_long/c_ulong, as in ctypes on these platforms.
+"""
+import _ctypes
+from _ctypes import (POINTER, Array, Structure, _SimpleCData, addressof,  # noqa: F401
+                     byref, get_errno, set_errno, sizeof)
+
+__all__ = ["CDLL", "PyDLL", "POINTER", "Array", "Structure", "addressof", "byref",
+           "get_errno", "set_errno", "sizeof", "create_string_buffer", "string_at",
+           "c_bool", "c_char", "c_char_p", "c_int", "c_uint", "c_short", "c_ushort", "c_long",
+           "c_ulong", "c_ubyte", "c_int32", "c_uint32", "c_int64", "c_uint64", "c_size_t",
+           "c_void_p", "pythonapi"]
+
+
+class c_bool(_SimpleCData):
+    _type_ = "?"
+
+
+class c_char(_SimpleCData):
+    _type_ = "c"
+
+
+class c_char_p(_SimpleCData):
+    _type_ = "z"
+
+
+class c_void_p(_SimpleCData):
+    _type_ = "P"
+
+
+class c_ubyte(_SimpleCData):
+    _type_ = "B"
+
+
+class c_short(_SimpleCData):
+    _type_ = "h"
+
+
+class c_ushort(_SimpleCData):
+    _type_ = "H"
+
+
+class c_int(_SimpleCData):
+    _type_ = "i"
+
+
+class c_uint(_SimpleCData):
+    _type_ = "I"
+
+
+class c_long(_SimpleCData):
+    _type_ = "l"
+
+
+class c_ulong(_SimpleCData):
+    _type_ = "L"
+
+
+c_int32, c_uint32 = c_int, c_uint
+c_int64, c_uint64, c_size_t = c_long, c_ulong, c_ulong
+_ctypes._pointer_type_cache[None] = c_void_p   # POINTER(None) is void *, as in ctypes
+
+_RTLD_NOW = 2
+
+
+class CDLL:
+    """A shared library; ``lib.name`` is its C function ``name`` (int result unless
+    ``restype`` is set). The GIL is released during calls; with ``use_errno`` errno is
+    saved for ``get_errno()``."""
+    _flags = _ctypes.FUNCFLAG_CDECL
+
+    def __init__(self, name, use_errno=False):
+        flags = self._flags | (_ctypes.FUNCFLAG_USE_ERRNO if use_errno else 0)
+
+        class _FuncPtr(_ctypes.CFuncPtr):
+            _flags_ = flags
+            _restype_ = c_int
+
+        self._name = name
+        self._FuncPtr = _FuncPtr
+        self._handle = _ctypes.dlopen(name, _ctypes.RTLD_LOCAL | _RTLD_NOW)
+
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        func = self._FuncPtr((name, self))
+        func.__name__ = name
+        setattr(self, name, func)
+        return func
+
+
+class PyDLL(CDLL):
+    """As CDLL, but the GIL is kept across calls (CPython's own API, fork)."""
+    _flags = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_PYTHONAPI
+
+
+def create_string_buffer(init, size=None):
+    """A mutable char array: of ``init`` bytes (NUL-terminated unless ``size`` says
+    otherwise), or of ``init`` zero bytes when it is an int."""
+    if isinstance(init, int):
+        return (c_char * init)()
+    buf = (c_char * (len(init) + 1 if size is None else size))()
+    buf.value = init
+    return buf
+
+
+def string_at(ptr, size):
+    """``size`` bytes at ``ptr``: an address, a pointer, or an array/structure."""
+    if isinstance(ptr, int):
+        addr = ptr
+    elif isinstance(ptr, _ctypes._Pointer):
+        addr = c_void_p.from_buffer(ptr).value
+    else:   # an array or structure: its own storage
+        addr = addressof(ptr)
+    return (c_char * size).from_address(addr).raw
+
+
+_pythonapi = None
+
+
+def __getattr__(name):
+    global _pythonapi
+    if name == "pythonapi":   # the running interpreter's own symbols, on first use
+        if _pythonapi is None:
+            _pythonapi = PyDLL(None)
+        return _pythonapi
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
