@@ -239,11 +239,13 @@ def _config_args(annotations):
 # ------------------------------------------------------------------------------ checkpoint
 
 def checkpoint(rt, cid, o):
-    from .config.model import load_bundle
+    from . import criu_rpc
     from .state import Container
     criu, _v = require(o.criu, rt.root)
     c = Container.load(rt.root, cid, lock=True)
+    what = "pre-dump" if o.pre_dump else "dump"
     delete_after = False
+    swrk = snap = None
     try:
         st = c.status()
         if st not in ("running", "paused"):
@@ -251,94 +253,138 @@ def checkpoint(rt, cid, o):
                              "cannot checkpoint a container that is not running (created)")
         d = c.data
         pid = d["pid"]
-        spec = load_bundle(d["bundle"])
-        terminal = spec.process is not None and spec.process.terminal
         image = os.path.abspath(o.image_path or os.path.join(os.getcwd(), "checkpoint"))
         work = os.path.abspath(o.work_path or image)
         _prepare_dir(image, "image")
         if work != image:
             _prepare_dir(work, "work")
-        cmd = [criu, "pre-dump" if o.pre_dump else "dump", "--tree", str(pid),
-               "--images-dir", image, "--work-dir", work,
-               "--log-file", "pre-dump.log" if o.pre_dump else "dump.log", "-v4"]
-        cmd += _config_args(d.get("annotations"))
-        cmd += _common_args(o)
-        if o.leave_running and not o.pre_dump:
-            cmd.append("--leave-running")
-        if o.parent_path:
-            cmd += ["--prev-images-dir", o.parent_path, "--track-mem"]
-        elif o.pre_dump:
-            cmd.append("--track-mem")
-        if o.page_server:
-            addr, sep, port = o.page_server.rpartition(":")
-            if not sep or not port.isdigit():
-                raise OciError(f"invalid --page-server {o.page_server!r} (want ADDRESS:PORT)")
-            cmd += ["--page-server", "--address", addr, "--port", port]
-        if o.lazy_pages:
-            cmd.append("--lazy-pages")
-            if o.status_fd is not None and o.status_fd >= 0:
-                cmd += ["--status-fd", str(o.status_fd)]
-        for ns in o.empty_ns or ():
-            if ns not in EMPTY_NS:
-                raise OciError(f"--empty-ns: only the network namespace is supported, "
-                               f"not {ns!r}")
-            cmd += ["--empty-ns", EMPTY_NS[ns]]
-        if d.get("paused"):    # dumped through the frozen cgroup (v1 freezer, v2 cgroup.freeze)
-            mgr = _cgroup_from_state(d)
-            fz = None if mgr is None else \
-                (mgr.paths.get("") if mgr.mode == "v2" else mgr.paths.get("freezer"))
-            if fz:
-                cmd += ["--freeze-cgroup", fz]
-        # external mounts: every bind mount (restore maps it to the source again), masked
-        # files (/dev/null), bind-mounted device nodes
-        for m in spec.mounts:
-            if _is_bind(m):
-                cmd += ["--external", f"mnt[{m.destination}]:{m.destination}"]
-        mounts = _mountinfo(pid)
-        mounted = {r[1] for r in mounts}
-        for p in _masked_files(spec, mounts) + [p for p in _dev_binds(spec) if p in mounted]:
-            cmd += ["--external", f"mnt[{p}]:{p}"]
-        for p, _src in _cgroup_binds(spec):
-            if p in mounted:
-                cmd += ["--external", f"mnt[{p}]:{p}"]
-        # a network namespace joined by path (a CNI netns) stays outside the image: restore
-        # joins the one the config names (runc's extRootNetNS)
-        netns = spec.linux.ns("network")
-        if netns is not None and netns.path:
-            ino = os.stat(f"/proc/{pid}/ns/net").st_ino
-            cmd += ["--external", f"net[{ino}]:{EXT_NETNS}"]
-        keys, ext = _stdio(pid, mounts)
-        for k in ext:
-            cmd += ["--external", k]
-        from . import jsonfast
-        with open(os.path.join(image, DESCRIPTORS), "w") as f:
-            f.write(jsonfast.dumps(keys))
         pass_fds = (o.status_fd,) if o.lazy_pages and o.status_fd is not None and \
             o.status_fd >= 0 else ()
-        mgr = _cgroup_from_state(d)
-        dirs = _criu_cgroup_dirs(mgr, paused=bool(d.get("paused")))
+        # criu starts now (exec, ~30 shared libraries), and waits for its request while the
+        # container is described
+        dirs = _criu_cgroup_dirs(d.get("cgroup"))
+        swrk = criu_rpc.Swrk(criu, pass_fds, preexec=lambda: _enter_self_v1(dirs), quiet=True)
+        from .config.model import load_bundle
+        from .linux import cgroup2_flags
+        snap = cgroup2_flags.snapshot()   # criu's own cgroup2 mount resets them (criu#3029)
+        cmd = _dump_argv(criu, o, d, pid, load_bundle(d["bundle"]), image, work)
         _debug(rt, cmd)
-        # criu joins the cgroups from here, while it starts: the first v1 migration costs
-        # ~18 ms (an RCU grace period), overlapped with criu's own start-up (runc does the
-        # same); the pages it writes come later
-        if terminal:   # the pty's master is outside: only the RPC has orphan_pts_master
-            rc = _run_rpc(cmd, None, join=dirs)
-        else:
-            errs = []
-            rc = _run(cmd, pass_fds=pass_fds, errors=errs, join=dirs)
-            if rc != 0 and errs:      # failed before its log was opened
-                raise CriuError(f"criu {'pre-dump' if o.pre_dump else 'dump'} failed "
-                                f"(exit status {rc}): {errs[0]}")
-        log = os.path.join(work, "pre-dump.log" if o.pre_dump else "dump.log")
-        if rc != 0:
+        err = ""
+        try:
+            swrk.call(cmd, on_sent=lambda: _while_dumping(d, o))
+        except CriuError as e:
+            err = str(e)
+        log = os.path.join(work, what + ".log")
+        if err:
+            if not os.path.exists(log):       # failed before its log was opened
+                raise CriuError(f"criu {what} failed: {swrk.stderr_line() or err}")
             alive = c.init_alive()
-            raise _criu_fail("pre-dump" if o.pre_dump else "dump", log, rc,
+            raise _criu_fail(what, log, 1,
                              "" if alive else "(the container is no longer running)")
         delete_after = not (o.leave_running or o.pre_dump)
     finally:
+        if swrk is not None:
+            swrk.close()
+        if snap is not None:
+            cgroup2_flags.repair(snap)
         c.unlock()
     if delete_after:  # as runc: the checkpointed container is gone; its ID is free again
         rt.delete(cid, force=True)
+
+
+def _enter_self_v1(dirs):
+    """In criu's child before it execs: join the container's v1 cgroups (the page cache of
+    the images it writes is the container's; runc joins them too). Writing "0" to ``tasks``
+    moves the calling thread, the only one here, without the kernel's threadgroup lock that
+    a ``cgroup.procs`` write takes (its first use after a quiet spell waits ~10 ms for an RCU
+    grace period). cgroup2 directories (hybrid's unified hierarchy) have no ``tasks`` and
+    hold no controller criu's work is charged to: skipped."""
+    for d in dirs:
+        try:
+            fd = os.open(d + "/tasks", os.O_WRONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            os.write(fd, b"0")
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+def _while_dumping(d, o):
+    """Runs while criu dumps: the modules the delete after the dump needs are loaded now
+    rather than after it."""
+    if not (o.leave_running or o.pre_dump):
+        try:   # only a warm-up: delete does it again, and reports what fails
+            from .api import _cgroup_manager
+            from .linux.process import kill_and_reap
+            assert kill_and_reap
+            if d.get("cgroup"):
+                _cgroup_manager(d["cgroup"])
+        except Exception:  # noqa: BLE001 - never abandon criu mid-dump
+            pass
+
+
+def _dump_argv(criu, o, d, pid, spec, image, work):
+    """``criu dump|pre-dump ...`` for the container of state ``d`` (init ``pid``), as argv:
+    the RPC request is built from it (criu_rpc.from_argv), and --debug prints it."""
+    cmd = [criu, "pre-dump" if o.pre_dump else "dump", "--tree", str(pid),
+           "--images-dir", image, "--work-dir", work,
+           "--log-file", "pre-dump.log" if o.pre_dump else "dump.log", "-v4"]
+    cmd += _config_args(d.get("annotations"))
+    cmd += _common_args(o)
+    if o.leave_running and not o.pre_dump:
+        cmd.append("--leave-running")
+    if o.parent_path:
+        cmd += ["--prev-images-dir", o.parent_path, "--track-mem"]
+    elif o.pre_dump:
+        cmd.append("--track-mem")
+    if o.page_server:
+        addr, sep, port = o.page_server.rpartition(":")
+        if not sep or not port.isdigit():
+            raise OciError(f"invalid --page-server {o.page_server!r} (want ADDRESS:PORT)")
+        cmd += ["--page-server", "--address", addr, "--port", port]
+    if o.lazy_pages:
+        cmd.append("--lazy-pages")
+        if o.status_fd is not None and o.status_fd >= 0:
+            cmd += ["--status-fd", str(o.status_fd)]
+    for ns in o.empty_ns or ():
+        if ns not in EMPTY_NS:
+            raise OciError(f"--empty-ns: only the network namespace is supported, "
+                           f"not {ns!r}")
+        cmd += ["--empty-ns", EMPTY_NS[ns]]
+    if d.get("paused"):    # dumped through the frozen cgroup (v1 freezer, v2 cgroup.freeze)
+        mgr = _cgroup_from_state(d)
+        fz = None if mgr is None else \
+            (mgr.paths.get("") if mgr.mode == "v2" else mgr.paths.get("freezer"))
+        if fz:
+            cmd += ["--freeze-cgroup", fz]
+    # external mounts: every bind mount (restore maps it to the source again), masked
+    # files (/dev/null), bind-mounted device nodes
+    for m in spec.mounts:
+        if _is_bind(m):
+            cmd += ["--external", f"mnt[{m.destination}]:{m.destination}"]
+    mounts = _mountinfo(pid)
+    mounted = {r[1] for r in mounts}
+    for p in _masked_files(spec, mounts) + [p for p in _dev_binds(spec) if p in mounted]:
+        cmd += ["--external", f"mnt[{p}]:{p}"]
+    for p, _src in _cgroup_binds(spec):
+        if p in mounted:
+            cmd += ["--external", f"mnt[{p}]:{p}"]
+    # a network namespace joined by path (a CNI netns) stays outside the image: restore
+    # joins the one the config names (runc's extRootNetNS)
+    netns = spec.linux.ns("network")
+    if netns is not None and netns.path:
+        ino = os.stat(f"/proc/{pid}/ns/net").st_ino
+        cmd += ["--external", f"net[{ino}]:{EXT_NETNS}"]
+    keys, ext = _stdio(pid, mounts)
+    for k in ext:
+        cmd += ["--external", k]
+    from . import jsonfast
+    with open(os.path.join(image, DESCRIPTORS), "w") as f:
+        f.write(jsonfast.dumps(keys))
+    return cmd
 
 
 def _debug(rt, cmd):
@@ -348,34 +394,25 @@ def _debug(rt, cmd):
         sys.stderr.write("ocirun: debug: " + " ".join(cmd) + "\n")
 
 
-def _run(cmd, pass_fds=(), preexec=None, inherit_stdio=False, errors=None, join=()):
-    """fork + exec criu and wait for it (no ``subprocess``: it pulls re, locale, enum: ~10 ms).
-    criu's diagnostics go to its log file; what it prints on stderr before the log exists
-    (a bad option in a config file) is appended to ``errors`` (a list) when given.
-    ``inherit_stdio``: criu gets our fds 0-2 (restore hands them to the container with
-    --inherit-fd); else they are /dev/null. ``join``: cgroup dirs the parent moves criu into
-    right after the fork."""
+def _run(cmd, pass_fds=(), preexec=None, join=()):
+    """fork + exec criu (restore) and wait for it (no ``subprocess``: it pulls re, locale,
+    enum: ~10 ms). criu gets our fds 0-2 (restore hands them to the container with
+    --inherit-fd); its diagnostics go to its log file. ``join``: cgroup dirs the parent moves
+    criu into right after the fork."""
     from .linux import cgroup2_flags
     snap = cgroup2_flags.snapshot()   # criu's own cgroup2 mount resets them (criu#3029)
     try:
-        return _run_criu(cmd, pass_fds, preexec, inherit_stdio, errors, join)
+        return _run_criu(cmd, pass_fds, preexec, join)
     finally:
         cgroup2_flags.repair(snap)
 
 
-def _run_criu(cmd, pass_fds, preexec, inherit_stdio, errors, join):
+def _run_criu(cmd, pass_fds, preexec, join):
     r, w = os.pipe()          # CLOEXEC: closed by a successful exec, carries errno otherwise
-    er = ew = -1
-    if errors is not None and not inherit_stdio:
-        er, ew = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
             os.close(r)
-            if not inherit_stdio:
-                null = os.open("/dev/null", os.O_RDWR)
-                for fd in (0, 1, 2):
-                    os.dup2(ew if fd == 2 and ew >= 0 else null, fd)
             for fd in pass_fds:
                 os.set_inheritable(fd, True)
             if preexec is not None:
@@ -387,19 +424,16 @@ def _run_criu(cmd, pass_fds, preexec, inherit_stdio, errors, join):
             os.write(w, b"1")
         os._exit(127)
     os.close(w)
-    if ew >= 0:
-        os.close(ew)
     _enter(join, pid)
     try:
-        err = _read_all(r)
-        if er >= 0:
-            text = _read_all(er, limit=1 << 16).decode(errors="replace").strip()
-            if text:
-                errors.append(text.splitlines()[0])
+        err = b""
+        while True:
+            chunk = os.read(r, 64)
+            if not chunk:
+                break
+            err += chunk
     finally:
         os.close(r)
-        if er >= 0:
-            os.close(er)
     while True:
         try:
             _, status = os.waitpid(pid, 0)
@@ -409,16 +443,6 @@ def _run_criu(cmd, pass_fds, preexec, inherit_stdio, errors, join):
     if err:
         raise CriuError(f"cannot run {cmd[0]}: {os.strerror(int(err))}")
     return os.waitstatus_to_exitcode(status)
-
-
-def _read_all(fd, limit=None):
-    out = b""
-    while True:
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            return out
-        if limit is None or len(out) < limit:
-            out += chunk
 
 
 def _run_rpc(cmd, preexec, on_pts_master=None, out_pid=None, join=()):
@@ -449,17 +473,19 @@ def _pty_name(master):
         return "/dev/console"
 
 
-def _criu_cgroup_dirs(mgr, paused=False):
+def _criu_cgroup_dirs(state):
     """The container's cgroup directories criu itself joins (as runc does): the page cache
     of the images it writes and the memory it restores are the container's, not the caller's
     (a busy caller cgroup made a 512 MiB dump 2-3x slower here). Never a freezer that is or
-    may become frozen with criu in it."""
-    if mgr is None or mgr.mode == "v2":
+    may become frozen with criu in it. ``state``: the cgroup manager's ``to_state()``, read
+    directly (checkpoint does not import the managers before criu starts)."""
+    if not state or state.get("mode") == "v2":
         # pure v2: one cgroup for everything; CRIU then takes the container's tasks for
         # part of its own cgroup set and does not dump it ("No set 1 found" at restore)
         return []
-    fz = mgr.paths.get("freezer")
-    return [p for p in mgr.dirs() if p != fz]
+    paths = state.get("paths") or {}
+    fz = paths.get("freezer")
+    return [p for p in dict.fromkeys(paths.values()) if p != fz]
 
 
 def _enter(dirs, pid=None):
@@ -647,7 +673,7 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
         rootfs = spec.root.path
         readonly = bool(spec.root.readonly)
 
-        dirs = _criu_cgroup_dirs(mgr)
+        dirs = _criu_cgroup_dirs(None if mgr is None else mgr.to_state())
         early = (o.manage_cgroups_mode or "soft") == "ignore"
         if early and mgr is not None and not dirs:
             dirs = list(mgr.paths.values())   # v2: the restored tasks must land there
@@ -691,7 +717,7 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
                 raise _criu_fail("restore", log, rc)
         else:
             rc = _run(cmd, pass_fds=tuple(pass_fds), preexec=in_private_mntns,
-                      inherit_stdio=True, join=() if early else dirs)
+                      join=() if early else dirs)
             if rc != 0:
                 raise _criu_fail("restore", log, rc)
             with open(pidf) as f:

@@ -1,5 +1,6 @@
-"""CRIU's RPC (``criu swrk FD``), used only where the command line has no equivalent: a
-container with a terminal. CRIU then recreates the pty pair and hands the new master back
+"""CRIU's RPC (``criu swrk FD``): every checkpoint (criu is started first, and the container
+is described while it starts), and a restore with a terminal, where the command line has no
+equivalent: CRIU then recreates the pty pair and hands the new master back
 (``orphan_pts_master``: an ``orphan-pts-master`` notification carrying the fd), which ocirun
 sends to the console socket. docs/checkpoint.md explains the choice.
 
@@ -8,7 +9,6 @@ describe the container to CRIU identically. Protocol buffers are encoded by hand
 fields of images/rpc.proto that ocirun sets (field numbers below, from CRIU 4.1's rpc.proto).
 """
 import os
-import socket
 
 from .criu import CriuError
 
@@ -176,56 +176,93 @@ def run(argv, preexec=None, on_pts_master=None, on_started=None):
     """Run the request over ``criu swrk``. Returns the restored pid (restore) or 0; raises
     CriuError(errmsg) when CRIU reports failure. ``on_pts_master(fd)`` gets the new master;
     ``on_started(pid)`` runs once criu is forked, before the request is sent."""
-    criu = argv[0]
-    typ, opts, images, work, fds = from_argv(argv)
-    # CRIU opens these as /proc/<peer>/fd/N: they stay open here until it is done
-    own = []
-    try:
-        ifd = os.open(images or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        own.append(ifd)
-        opts = _f_int(1, ifd) + opts
-        if work:
-            wfd = os.open(work, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            own.append(wfd)
-            opts += _f_int(17, wfd)
-        return _swrk(criu, typ, opts, fds, preexec, on_pts_master, on_started)
-    finally:
-        for fd in own:
-            os.close(fd)
-
-
-def _swrk(criu, typ, opts, fds, preexec, on_pts_master, on_started=None):
-    import array
-    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            parent.close()
-            c = child.fileno()
-            os.set_inheritable(c, True)
-            for fd in fds:
-                if fd > 2:
-                    os.set_inheritable(fd, True)
-            if preexec is not None:
-                preexec()
-            os.execv(criu, [criu, "swrk", str(c)])
-        finally:
-            os._exit(127)
-    child.close()
+    w = Swrk(argv[0], from_argv(argv)[4], preexec)
     try:
         if on_started is not None:
-            on_started(pid)
-        parent.send(_f_int(1, typ) + _f_bytes(2, bytes(opts)))
+            on_started(w.pid)
+        return w.call(argv, on_pts_master)
+    finally:
+        w.close()
+
+
+class Swrk:
+    """A ``criu swrk`` process, started before its request is ready: checkpoint forks it
+    first and describes the container while CRIU starts (exec, dynamic linking, its own
+    set-up: ~3-5 ms here that would otherwise add to the runtime's overhead). ``fds``: our
+    fds CRIU inherits (--inherit-fd, --status-fd); ``quiet``: its stdin and stdout are
+    /dev/null and its stderr a memory file (what it says before its log exists, e.g. about
+    a bad config file: ``stderr_line()``). ``close()`` ends it (EOF on its socket) and reaps
+    it."""
+
+    def __init__(self, criu, fds=(), preexec=None, quiet=False):
+        import _socket
+        self.criu = criu
+        self.err_fd = os.memfd_create("criu-stderr", os.MFD_CLOEXEC) if quiet else -1
+        self.sock, child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+        try:
+            pid = os.fork()
+        except OSError:
+            self.sock.close()
+            child.close()
+            raise
+        if pid == 0:
+            try:
+                self.sock.close()
+                if quiet:
+                    null = os.open("/dev/null", os.O_RDWR)
+                    os.dup2(null, 0)
+                    os.dup2(null, 1)
+                    os.dup2(self.err_fd, 2)
+                c = child.fileno()
+                os.set_inheritable(c, True)
+                for fd in fds:
+                    if fd > 2:
+                        os.set_inheritable(fd, True)
+                if preexec is not None:
+                    preexec()
+                os.execv(criu, [criu, "swrk", str(c)])
+            finally:
+                os._exit(127)
+        child.close()
+        self.pid = pid
+
+    def call(self, argv, on_pts_master=None, on_sent=None):
+        """Send the request ``argv`` describes; returns as ``run`` does. ``on_sent()`` runs
+        once the request is on its way."""
+        typ, opts, images, work, _fds = from_argv(argv)
+        # CRIU opens these as /proc/<peer>/fd/N: they stay open here until it is done
+        own = []
+        try:
+            ifd = os.open(images or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            own.append(ifd)
+            opts = _f_int(1, ifd) + opts
+            if work:
+                wfd = os.open(work, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                own.append(wfd)
+                opts += _f_int(17, wfd)
+            return self._exchange(typ, opts, on_pts_master, on_sent)
+        finally:
+            for fd in own:
+                os.close(fd)
+
+    def _exchange(self, typ, opts, on_pts_master, on_sent):
+        import _socket
+        sock = self.sock
+        try:
+            sock.send(_f_int(1, typ) + _f_bytes(2, bytes(opts)))
+        except OSError as e:
+            raise CriuError(f"criu swrk ({self.criu}) is gone: {e.strerror}") from None
+        if on_sent is not None:
+            on_sent()
         while True:
-            msg, anc, _flags, _addr = parent.recvmsg(1 << 16, socket.CMSG_SPACE(4 * 4))
+            msg, anc, _flags, _addr = sock.recvmsg(1 << 16, _socket.CMSG_SPACE(4 * 4))
             if not msg:
-                raise CriuError("criu swrk exited without an answer")
+                raise CriuError(f"criu swrk ({self.criu}) exited without an answer")
             got = []
             for level, t, data in anc:
-                if level == socket.SOL_SOCKET and t == socket.SCM_RIGHTS:
-                    a = array.array("i")
-                    a.frombytes(data[:len(data) - len(data) % 4])
-                    got.extend(a)
+                if level == _socket.SOL_SOCKET and t == _socket.SCM_RIGHTS:
+                    got.extend(int.from_bytes(data[k:k + 4], "little", signed=True)
+                               for k in range(0, len(data) - len(data) % 4, 4))
             r = _decode(msg)
             rtype = r.get(1, [0])[0]
             ok = bool(r.get(2, [0])[0])
@@ -238,7 +275,7 @@ def _swrk(criu, typ, opts, fds, preexec, on_pts_master, on_started=None):
                 finally:
                     for fd in got:
                         os.close(fd)
-                parent.send(_f_int(1, NOTIFY) + _f_int(3, 1))
+                sock.send(_f_int(1, NOTIFY) + _f_int(3, 1))
                 continue
             for fd in got:
                 os.close(fd)
@@ -248,11 +285,25 @@ def _swrk(criu, typ, opts, fds, preexec, on_pts_master, on_started=None):
             if rtype == RESTORE:
                 return _decode(r.get(4, [b""])[0]).get(1, [0])[0]
             return 0
-    finally:
-        parent.close()
+
+    def stderr_line(self):
+        """The first line criu wrote on its stderr (``quiet``), or ""."""
+        if self.err_fd < 0:
+            return ""
+        text = os.pread(self.err_fd, 1 << 16, 0).decode(errors="replace").strip()
+        return text.splitlines()[0] if text else ""
+
+    def close(self):
+        if self.err_fd >= 0:
+            os.close(self.err_fd)
+            self.err_fd = -1
+        if self.sock is None:
+            return
+        self.sock.close()
+        self.sock = None
         while True:
             try:
-                os.waitpid(pid, 0)
+                os.waitpid(self.pid, 0)
                 break
             except InterruptedError:
                 continue
