@@ -2,7 +2,8 @@
 drop the bounding set, keep caps across the uid change, capset, then ambient).
 Inheritable and ambient stay empty unless the config asks (CVE-2022-27650/29162).
 The name table costs nothing to import: the syscalls (and their FFI) are imported by the
-methods that make them (CapPlan is built before pivot_root, so the module is loaded then)."""
+methods that make them; their callers (linux/init.py, linux/exec.py) load linux/syscalls.py
+at import, long before any pivot_root or setns."""
 
 _NAMES = (
     "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
@@ -34,21 +35,35 @@ def names(m):
     return [NUMBERS[i] for i in range(len(_NAMES)) if m >> i & 1]
 
 
+def own_bounding():
+    """The runtime's own bounding set (``CapBnd`` of /proc/self/status: one read, not a
+    PR_CAPBSET_READ per capability)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"CapBnd:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError, IndexError):
+        pass
+    from . import syscalls as sc
+    m = 0
+    for i in range(last_cap() + 1):
+        try:
+            if sc.prctl(sc.PR_CAPBSET_READ, i) == 1:
+                m |= 1 << i
+        except OSError:
+            pass
+    return m
+
+
 class CapPlan:
     """Everything the init needs to apply capabilities, computed before pivot_root (it reads
     /proc) so that applying is syscalls only."""
     __slots__ = ("bounding", "effective", "permitted", "inheritable", "ambient", "last")
 
     def __init__(self, caps):
-        from . import syscalls as sc
-        have_bnd = 0
         self_last = last_cap()
-        for i in range(self_last + 1):
-            try:
-                if sc.prctl(sc.PR_CAPBSET_READ, i) == 1:
-                    have_bnd |= 1 << i
-            except OSError:
-                pass
+        have_bnd = own_bounding() & ((1 << (self_last + 1)) - 1)
         self.last = self_last
         # what the runtime itself does not hold cannot be granted: drop silently
         self.bounding = mask(caps.bounding) & have_bnd

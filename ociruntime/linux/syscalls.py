@@ -85,13 +85,20 @@ def unshare(flags):
     _check(libc.unshare(ffi.c_int(flags)), "unshare")
 
 
+# the two calls made in loops (setns per namespace, prctl per capability): prototypes, so
+# ctypes converts plain ints in C instead of a wrapper object per argument
+_setns = libc.setns
+_setns.argtypes = (ffi.c_int, ffi.c_int)
+_prctl = libc.prctl
+_prctl.argtypes = (ffi.c_int, ffi.c_ulong, ffi.c_ulong, ffi.c_ulong, ffi.c_ulong)
+
+
 def setns(fd, nstype=0, what=None):
-    _check(libc.setns(ffi.c_int(fd), ffi.c_int(nstype)), what or "setns")
+    _check(_setns(fd, nstype), what or "setns")
 
 
 def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
-    return _check(libc.prctl(ffi.c_int(option), ffi.c_ulong(arg2), ffi.c_ulong(arg3),
-                             ffi.c_ulong(arg4), ffi.c_ulong(arg5)), "prctl")
+    return _check(_prctl(option, arg2, arg3, arg4, arg5), "prctl")
 
 
 def setrlimit(resource, soft, hard):
