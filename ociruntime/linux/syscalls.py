@@ -182,10 +182,9 @@ CLOSE_RANGE_CLOEXEC = 4
 CLONE_INTO_CGROUP = 0x200000000
 
 
-class _CloneArgs(ffi.Structure):
-    _fields_ = [(n, ffi.c_uint64) for n in (
-        "flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size",
-        "tls", "set_tid", "set_tid_size", "cgroup")]
+_CloneArgs = ffi.LazyStruct("clone_args", lambda: [(n, ffi.c_uint64) for n in (
+    "flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size",
+    "tls", "set_tid", "set_tid_size", "cgroup")])
 
 
 _pyapi = None
@@ -269,9 +268,8 @@ RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 
 
-class _OpenHow(ffi.Structure):
-    _fields_ = [("flags", ffi.c_uint64), ("mode", ffi.c_uint64),
-                ("resolve", ffi.c_uint64)]
+_OpenHow = ffi.LazyStruct("open_how", lambda: [
+    ("flags", ffi.c_uint64), ("mode", ffi.c_uint64), ("resolve", ffi.c_uint64)])
 
 
 def openat2(dirfd, path, flags, mode=0, resolve=RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS):
@@ -295,25 +293,21 @@ BPF_F_ALLOW_OVERRIDE = 1
 BPF_F_ALLOW_MULTI = 2
 
 
-class _BpfProgLoad(ffi.Structure):
-    _fields_ = [("prog_type", ffi.c_uint32), ("insn_cnt", ffi.c_uint32),
-                ("insns", ffi.c_uint64), ("license", ffi.c_uint64),
-                ("log_level", ffi.c_uint32), ("log_size", ffi.c_uint32),
-                ("log_buf", ffi.c_uint64), ("kern_version", ffi.c_uint32),
-                ("prog_flags", ffi.c_uint32), ("prog_name", ffi.c_char * 16),
-                ("prog_ifindex", ffi.c_uint32), ("expected_attach_type", ffi.c_uint32)]
-
-
-class _BpfAttach(ffi.Structure):
-    _fields_ = [("target_fd", ffi.c_uint32), ("attach_bpf_fd", ffi.c_uint32),
-                ("attach_type", ffi.c_uint32), ("attach_flags", ffi.c_uint32),
-                ("replace_bpf_fd", ffi.c_uint32)]
-
-
-class _BpfQuery(ffi.Structure):
-    _fields_ = [("target_fd", ffi.c_uint32), ("attach_type", ffi.c_uint32),
-                ("query_flags", ffi.c_uint32), ("attach_flags", ffi.c_uint32),
-                ("prog_ids", ffi.c_uint64), ("prog_cnt", ffi.c_uint32)]
+_BpfProgLoad = ffi.LazyStruct("bpf_attr_prog_load", lambda: [
+    ("prog_type", ffi.c_uint32), ("insn_cnt", ffi.c_uint32),
+    ("insns", ffi.c_uint64), ("license", ffi.c_uint64),
+    ("log_level", ffi.c_uint32), ("log_size", ffi.c_uint32),
+    ("log_buf", ffi.c_uint64), ("kern_version", ffi.c_uint32),
+    ("prog_flags", ffi.c_uint32), ("prog_name", ffi.c_char * 16),
+    ("prog_ifindex", ffi.c_uint32), ("expected_attach_type", ffi.c_uint32)])
+_BpfAttach = ffi.LazyStruct("bpf_attr_attach", lambda: [
+    ("target_fd", ffi.c_uint32), ("attach_bpf_fd", ffi.c_uint32),
+    ("attach_type", ffi.c_uint32), ("attach_flags", ffi.c_uint32),
+    ("replace_bpf_fd", ffi.c_uint32)])
+_BpfQuery = ffi.LazyStruct("bpf_attr_query", lambda: [
+    ("target_fd", ffi.c_uint32), ("attach_type", ffi.c_uint32),
+    ("query_flags", ffi.c_uint32), ("attach_flags", ffi.c_uint32),
+    ("prog_ids", ffi.c_uint64), ("prog_cnt", ffi.c_uint32)])
 
 
 def _bpf(cmd, attr, what):
@@ -389,13 +383,10 @@ def inotify_add_watch(fd, path, mask):
 
 # ---------------------------------------------------------------- credentials
 
-class _CapHeader(ffi.Structure):
-    _fields_ = [("version", ffi.c_uint32), ("pid", ffi.c_int)]
-
-
-class _CapData(ffi.Structure):
-    _fields_ = [("effective", ffi.c_uint32), ("permitted", ffi.c_uint32),
-                ("inheritable", ffi.c_uint32)]
+_CapHeader = ffi.LazyStruct("cap_user_header", lambda: [
+    ("version", ffi.c_uint32), ("pid", ffi.c_int)])
+_CapData = ffi.LazyStruct("cap_user_data", lambda: [
+    ("effective", ffi.c_uint32), ("permitted", ffi.c_uint32), ("inheritable", ffi.c_uint32)])
 
 
 _CAP_V3 = 0x20080522
@@ -459,9 +450,9 @@ PROC_SUPER_MAGIC = 0x9FA0
 TMPFS_MAGIC = 0x01021994
 
 
-class _MountAttr(ffi.Structure):
-    _fields_ = [("attr_set", ffi.c_uint64), ("attr_clr", ffi.c_uint64),
-                ("propagation", ffi.c_uint64), ("userns_fd", ffi.c_uint64)]
+_MountAttr = ffi.LazyStruct("mount_attr", lambda: [
+    ("attr_set", ffi.c_uint64), ("attr_clr", ffi.c_uint64),
+    ("propagation", ffi.c_uint64), ("userns_fd", ffi.c_uint64)])
 
 
 def open_tree(dirfd, path, flags, what=None):
@@ -573,9 +564,9 @@ SECCOMP_FILTER_FLAG_TSYNC_ESRCH = 16
 SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 32
 
 
-class SockFprog(ffi.Structure):
-    """struct sock_fprog: ``len`` instructions of 8 bytes each at ``filter``."""
-    _fields_ = [("len", ffi.c_ushort), ("filter", ffi.c_void_p)]
+# struct sock_fprog: ``len`` instructions of 8 bytes each at ``filter``
+SockFprog = ffi.LazyStruct("sock_fprog", lambda: [("len", ffi.c_ushort),
+                                                  ("filter", ffi.c_void_p)])
 
 
 def seccomp_set_mode_filter(prog, flags=0):
@@ -598,14 +589,11 @@ def seccomp_action_available(action):
                     ffi.byref(a)) == 0
 
 
-class ScmpArgCmp(ffi.Structure):
-    """libseccomp's struct scmp_arg_cmp."""
-    _fields_ = [("arg", ffi.c_uint), ("op", ffi.c_int),
-                ("datum_a", ffi.c_uint64), ("datum_b", ffi.c_uint64)]
-
-
-class ScmpVersion(ffi.Structure):
-    _fields_ = [("major", ffi.c_uint), ("minor", ffi.c_uint), ("micro", ffi.c_uint)]
+# libseccomp's struct scmp_arg_cmp and struct scmp_version
+ScmpArgCmp = ffi.LazyStruct("scmp_arg_cmp", lambda: [
+    ("arg", ffi.c_uint), ("op", ffi.c_int), ("datum_a", ffi.c_uint64), ("datum_b", ffi.c_uint64)])
+ScmpVersion = ffi.LazyStruct("scmp_version", lambda: [
+    ("major", ffi.c_uint), ("minor", ffi.c_uint), ("micro", ffi.c_uint)])
 
 
 _libseccomp = None
@@ -625,10 +613,10 @@ def libseccomp():
                 ("seccomp_arch_native", u32, []),
                 ("seccomp_arch_resolve_name", u32, [ffi.c_char_p]),
                 ("seccomp_syscall_resolve_name", i, [ffi.c_char_p]),
-                ("seccomp_rule_add_array", i, [vp, u32, i, ui, ffi.POINTER(ScmpArgCmp)]),
+                ("seccomp_rule_add_array", i, [vp, u32, i, ui, ffi.POINTER(ScmpArgCmp.type)]),
                 ("seccomp_attr_set", i, [vp, i, u32]),
                 ("seccomp_export_bpf", i, [vp, i]),
-                ("seccomp_version", ffi.POINTER(ScmpVersion), []),
+                ("seccomp_version", ffi.POINTER(ScmpVersion.type), []),
                 ("seccomp_api_get", ui, [])):
             f = getattr(lib, name)
             f.restype = res
@@ -657,75 +645,70 @@ _WU64 = ffi.c_uint64
 _WCP = ffi.c_char_p
 
 
-class WasmByteVec(ffi.Structure):
-    """wasm_byte_vec_t (also wasm_name_t, wasm_message_t)."""
-    _fields_ = [("size", _WSZ), ("data", ffi.POINTER(ffi.c_ubyte))]
-
-    def bytes(self):
-        return ffi.string_at(self.data, self.size) if self.size else b""
+def _vec_bytes(self):
+    return ffi.string_at(self.data, self.size) if self.size else b""
 
 
-class WasmtimeFunc(ffi.Structure):
-    """Opaque storage for a wasmtime_func_t (16 bytes in the 50 C API; 64 reserved)."""
-    _fields_ = [("_opaque", ffi.c_uint64 * 8)]
+# wasm_byte_vec_t (also wasm_name_t, wasm_message_t); opaque storage for a wasmtime_func_t
+# and a wasmtime_instance_t (16 bytes each in the 50 C API; 64 reserved)
+WasmByteVec = ffi.LazyStruct("wasm_byte_vec_t", lambda: [
+    ("size", _WSZ), ("data", ffi.POINTER(ffi.c_ubyte))], {"bytes": _vec_bytes})
+WasmtimeFunc = ffi.LazyStruct("wasmtime_func_t", lambda: [("_opaque", ffi.c_uint64 * 8)])
+WasmtimeInstance = ffi.LazyStruct("wasmtime_instance_t",
+                                  lambda: [("_opaque", ffi.c_uint64 * 8)])
 
 
-class WasmtimeInstance(ffi.Structure):
-    """Opaque storage for a wasmtime_instance_t (16 bytes in the 50 C API; 64 reserved)."""
-    _fields_ = [("_opaque", ffi.c_uint64 * 8)]
-
-
-_WBVP = ffi.POINTER(WasmByteVec)
-_WPP = ffi.POINTER(_WP)
-
-# name: (restype, argtypes)
-_WASMTIME_SIGS = {
-    "wasm_config_new": (_WP, []),
-    "wasmtime_config_epoch_interruption_set": (None, [_WP, _WBOOL]),
-    "wasmtime_config_parallel_compilation_set": (None, [_WP, _WBOOL]),
-    "wasmtime_config_signals_based_traps_set": (None, [_WP, _WBOOL]),
-    "wasmtime_config_memory_reservation_set": (None, [_WP, _WU64]),
-    "wasmtime_config_memory_guard_size_set": (None, [_WP, _WU64]),
-    "wasmtime_config_memory_reservation_for_growth_set": (None, [_WP, _WU64]),
-    "wasmtime_config_native_unwind_info_set": (None, [_WP, _WBOOL]),
-    "wasm_engine_new_with_config": (_WP, [_WP]),
-    "wasm_engine_delete": (None, [_WP]),
-    "wasmtime_engine_increment_epoch": (None, [_WP]),
-    "wasmtime_wat2wasm": (_WP, [_WCP, _WSZ, _WBVP]),
-    "wasmtime_module_new": (_WP, [_WP, _WCP, _WSZ, _WPP]),
-    "wasmtime_module_delete": (None, [_WP]),
-    "wasmtime_module_serialize": (_WP, [_WP, _WBVP]),
-    "wasmtime_module_deserialize": (_WP, [_WP, _WCP, _WSZ, _WPP]),
-    "wasm_byte_vec_delete": (None, [_WBVP]),
-    "wasmtime_error_message": (None, [_WP, _WBVP]),
-    "wasmtime_error_exit_status": (_WBOOL, [_WP, ffi.POINTER(ffi.c_int)]),
-    "wasmtime_error_delete": (None, [_WP]),
-    "wasm_trap_message": (None, [_WP, _WBVP]),
-    "wasm_trap_delete": (None, [_WP]),
-    "wasmtime_store_new": (_WP, [_WP, _WP, _WP]),
-    "wasmtime_store_context": (_WP, [_WP]),
-    "wasmtime_store_limiter": (None, [_WP, _WI64, _WI64, _WI64, _WI64, _WI64]),
-    "wasmtime_store_delete": (None, [_WP]),
-    "wasmtime_context_set_epoch_deadline": (None, [_WP, _WU64]),
-    "wasmtime_context_set_wasi": (_WP, [_WP, _WP]),
-    "wasi_config_new": (_WP, []),
-    "wasi_config_set_argv": (_WBOOL, [_WP, _WSZ, ffi.POINTER(_WCP)]),
-    "wasi_config_set_env": (_WBOOL, [_WP, _WSZ, ffi.POINTER(_WCP), ffi.POINTER(_WCP)]),
-    "wasi_config_inherit_stdin": (None, [_WP]),
-    "wasi_config_inherit_stdout": (None, [_WP]),
-    "wasi_config_inherit_stderr": (None, [_WP]),
-    "wasi_config_preopen_dir": (_WBOOL, [_WP, _WCP, _WCP, _WBOOL]),
-    "wasmtime_linker_new": (_WP, [_WP]),
-    "wasmtime_linker_define_wasi": (_WP, [_WP]),
-    "wasmtime_linker_module": (_WP, [_WP, _WP, _WCP, _WSZ, _WP]),
-    "wasmtime_linker_get_default": (_WP, [_WP, _WP, _WCP, _WSZ, ffi.POINTER(WasmtimeFunc)]),
-    "wasmtime_linker_delete": (None, [_WP]),
-    "wasmtime_linker_instantiate_pre": (_WP, [_WP, _WP, _WPP]),
-    "wasmtime_instance_pre_instantiate": (_WP, [_WP, _WP, ffi.POINTER(WasmtimeInstance), _WPP]),
-    "wasmtime_instance_pre_delete": (None, [_WP]),
-    "wasmtime_linker_define_instance": (_WP, [_WP, _WP, _WCP, _WSZ, ffi.POINTER(WasmtimeInstance)]),
-    "wasmtime_func_call": (_WP, [_WP, ffi.POINTER(WasmtimeFunc), _WP, _WSZ, _WP, _WSZ, _WPP]),
-}
+def _wasmtime_sigs():
+    """name: (restype, argtypes) of every function the executor calls."""
+    _WBVP = ffi.POINTER(WasmByteVec.type)
+    _WPP = ffi.POINTER(_WP)
+    return {
+        "wasm_config_new": (_WP, []),
+        "wasmtime_config_epoch_interruption_set": (None, [_WP, _WBOOL]),
+        "wasmtime_config_parallel_compilation_set": (None, [_WP, _WBOOL]),
+        "wasmtime_config_signals_based_traps_set": (None, [_WP, _WBOOL]),
+        "wasmtime_config_memory_reservation_set": (None, [_WP, _WU64]),
+        "wasmtime_config_memory_guard_size_set": (None, [_WP, _WU64]),
+        "wasmtime_config_memory_reservation_for_growth_set": (None, [_WP, _WU64]),
+        "wasmtime_config_native_unwind_info_set": (None, [_WP, _WBOOL]),
+        "wasm_engine_new_with_config": (_WP, [_WP]),
+        "wasm_engine_delete": (None, [_WP]),
+        "wasmtime_engine_increment_epoch": (None, [_WP]),
+        "wasmtime_wat2wasm": (_WP, [_WCP, _WSZ, _WBVP]),
+        "wasmtime_module_new": (_WP, [_WP, _WCP, _WSZ, _WPP]),
+        "wasmtime_module_delete": (None, [_WP]),
+        "wasmtime_module_serialize": (_WP, [_WP, _WBVP]),
+        "wasmtime_module_deserialize": (_WP, [_WP, _WCP, _WSZ, _WPP]),
+        "wasm_byte_vec_delete": (None, [_WBVP]),
+        "wasmtime_error_message": (None, [_WP, _WBVP]),
+        "wasmtime_error_exit_status": (_WBOOL, [_WP, ffi.POINTER(ffi.c_int)]),
+        "wasmtime_error_delete": (None, [_WP]),
+        "wasm_trap_message": (None, [_WP, _WBVP]),
+        "wasm_trap_delete": (None, [_WP]),
+        "wasmtime_store_new": (_WP, [_WP, _WP, _WP]),
+        "wasmtime_store_context": (_WP, [_WP]),
+        "wasmtime_store_limiter": (None, [_WP, _WI64, _WI64, _WI64, _WI64, _WI64]),
+        "wasmtime_store_delete": (None, [_WP]),
+        "wasmtime_context_set_epoch_deadline": (None, [_WP, _WU64]),
+        "wasmtime_context_set_wasi": (_WP, [_WP, _WP]),
+        "wasi_config_new": (_WP, []),
+        "wasi_config_set_argv": (_WBOOL, [_WP, _WSZ, ffi.POINTER(_WCP)]),
+        "wasi_config_set_env": (_WBOOL, [_WP, _WSZ, ffi.POINTER(_WCP), ffi.POINTER(_WCP)]),
+        "wasi_config_inherit_stdin": (None, [_WP]),
+        "wasi_config_inherit_stdout": (None, [_WP]),
+        "wasi_config_inherit_stderr": (None, [_WP]),
+        "wasi_config_preopen_dir": (_WBOOL, [_WP, _WCP, _WCP, _WBOOL]),
+        "wasmtime_linker_new": (_WP, [_WP]),
+        "wasmtime_linker_define_wasi": (_WP, [_WP]),
+        "wasmtime_linker_module": (_WP, [_WP, _WP, _WCP, _WSZ, _WP]),
+        "wasmtime_linker_get_default": (_WP, [_WP, _WP, _WCP, _WSZ, ffi.POINTER(WasmtimeFunc.type)]),
+        "wasmtime_linker_delete": (None, [_WP]),
+        "wasmtime_linker_instantiate_pre": (_WP, [_WP, _WP, _WPP]),
+        "wasmtime_instance_pre_instantiate": (_WP, [_WP, _WP, ffi.POINTER(WasmtimeInstance.type), _WPP]),
+        "wasmtime_instance_pre_delete": (None, [_WP]),
+        "wasmtime_linker_define_instance": (_WP, [_WP, _WP, _WCP, _WSZ, ffi.POINTER(WasmtimeInstance.type)]),
+        "wasmtime_func_call": (_WP, [_WP, ffi.POINTER(WasmtimeFunc.type), _WP, _WSZ, _WP, _WSZ, _WPP]),
+    }
 
 
 class WasmtimeError(Exception):
@@ -739,7 +722,7 @@ class WasmtimeLib:
         self.path = path
         self.version = version
         dll = ffi.CDLL(path)  # CDLL releases the GIL during calls (epoch thread relies on it)
-        for name, (res, args) in _WASMTIME_SIGS.items():
+        for name, (res, args) in _wasmtime_sigs().items():
             f = getattr(dll, name)
             f.restype = res
             f.argtypes = args
