@@ -394,65 +394,14 @@ def _debug(rt, cmd):
         sys.stderr.write("ocirun: debug: " + " ".join(cmd) + "\n")
 
 
-def _run(cmd, pass_fds=(), preexec=None, join=()):
-    """fork + exec criu (restore) and wait for it (no ``subprocess``: it pulls re, locale,
-    enum: ~10 ms). criu gets our fds 0-2 (restore hands them to the container with
-    --inherit-fd); its diagnostics go to its log file. ``join``: cgroup dirs the parent moves
-    criu into right after the fork."""
+def _run_rpc(cmd, on_pts_master=None, out_pid=None, join=(), on_notify=None):
+    """Restore over ``criu swrk`` (criu_rpc.py). Returns 0, or 1 when CRIU failed (its first
+    error is read from the log by the caller); a hook's error propagates."""
+    from . import criu_rpc
     from .linux import cgroup2_flags
     snap = cgroup2_flags.snapshot()   # criu's own cgroup2 mount resets them (criu#3029)
     try:
-        return _run_criu(cmd, pass_fds, preexec, join)
-    finally:
-        cgroup2_flags.repair(snap)
-
-
-def _run_criu(cmd, pass_fds, preexec, join):
-    r, w = os.pipe()          # CLOEXEC: closed by a successful exec, carries errno otherwise
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(r)
-            for fd in pass_fds:
-                os.set_inheritable(fd, True)
-            if preexec is not None:
-                preexec()
-            os.execv(cmd[0], cmd)
-        except OSError as e:
-            os.write(w, str(e.errno or 1).encode())
-        except BaseException:  # noqa: B036 - the child must never return
-            os.write(w, b"1")
-        os._exit(127)
-    os.close(w)
-    _enter(join, pid)
-    try:
-        err = b""
-        while True:
-            chunk = os.read(r, 64)
-            if not chunk:
-                break
-            err += chunk
-    finally:
-        os.close(r)
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except InterruptedError:
-            continue
-    if err:
-        raise CriuError(f"cannot run {cmd[0]}: {os.strerror(int(err))}")
-    return os.waitstatus_to_exitcode(status)
-
-
-def _run_rpc(cmd, preexec, on_pts_master=None, out_pid=None, join=()):
-    """The same request over ``criu swrk`` (criu_rpc.py). Returns 0 or 1 like _run; CRIU's
-    first error is read from the log by the caller."""
-    from . import criu_rpc
-    from .linux import cgroup2_flags
-    snap = cgroup2_flags.snapshot()
-    try:
-        pid = criu_rpc.run(cmd, preexec=preexec, on_pts_master=on_pts_master,
+        pid = criu_rpc.run(cmd, on_pts_master=on_pts_master, on_notify=on_notify,
                            on_started=lambda p: _enter(join, p))
     except CriuError:
         return 1
@@ -674,55 +623,50 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
         readonly = bool(spec.root.readonly)
 
         dirs = _criu_cgroup_dirs(None if mgr is None else mgr.to_state())
-        early = (o.manage_cgroups_mode or "soft") == "ignore"
-        if early and mgr is not None and not dirs:
+        if (o.manage_cgroups_mode or "soft") == "ignore" and mgr is not None and not dirs:
             dirs = list(mgr.paths.values())   # v2: the restored tasks must land there
-
-        # criu in the container's cgroups: before it execs when it will not move the restored
-        # tasks itself (--manage-cgroups-mode ignore), else from here while it starts (the
-        # first v1 migration costs ~18 ms), as for dump
-
-        def in_private_mntns(enter=True):
-            if enter and early:
-                _enter(dirs)
-            # CRIU wants the rootfs as a mount point: bind it in a mount namespace of the
-            # criu process only, so nothing is left on the host whatever happens. Slave, not
-            # private: a root that is a shared mount's slave (dockerd's overlay) keeps its
-            # master, from which CRIU copies the restored root's sharing ("Failed to copy
-            # sharing ... Invalid argument" otherwise)
-            sc.unshare(sc.CLONE_NEWNS)
-            sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
-            sc.mount(rootfs, croot, None, sc.MS_BIND | sc.MS_REC)
-            if readonly:  # CRIU keeps the root mount it is given: root.readonly holds
-                sc.mount(None, croot, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
         log = os.path.join(work, "restore.log")
         _debug(rt, cmd)
-        if terminal:   # CRIU makes a new pty pair; its master goes to the console socket
-            def send_master(fd):
-                from .linux import terminal as term
-                sock = term.connect_console_socket(console_socket)
-                term.send_fd(sock, fd, _pty_name(fd))
-            rpc_pid = [0]
-            # CRIU's cgroup yard goes in its work dir, which it reaches via our fd: the
-            # private mount namespace has to be ours (detach: we exit soon; foreground: we
-            # only wait and delete)
-            in_private_mntns(enter=False)
-            try:
-                # criu swrk waits for our request: it joins before restoring anything
-                rc = _run_rpc(cmd, None, send_master, rpc_pid, join=dirs)
-            finally:
-                sc.umount2(croot, sc.MNT_DETACH)
-            pid = rpc_pid[0]
-            if rc != 0:
-                raise _criu_fail("restore", log, rc)
-        else:
-            rc = _run(cmd, pass_fds=tuple(pass_fds), preexec=in_private_mntns,
-                      join=() if early else dirs)
-            if rc != 0:
-                raise _criu_fail("restore", log, rc)
-            with open(pidf) as f:
-                pid = int(f.read().strip())
-            os.unlink(pidf)
+
+        def send_master(fd):     # terminal: CRIU made a new pty pair; the master goes out
+            from .linux import terminal as term
+            sock = term.connect_console_socket(console_socket)
+            term.send_fd(sock, fd, _pty_name(fd))
+
+        def on_notify(script, npid):
+            # the restored init's namespaces exist, nothing runs yet: runc runs the
+            # prestart and createRuntime hooks here, with the restored pid
+            if script == "setup-namespaces" and (spec.hooks.prestart or
+                                                 spec.hooks.create_runtime):
+                from .linux import hooks
+                c.data["pid"] = npid
+                s = rt._hook_state(c, "creating")
+                hooks.run_all(spec.hooks.prestart, s, "prestart")
+                hooks.run_all(spec.hooks.create_runtime, s, "createRuntime")
+
+        # CRIU wants the rootfs as a mount point: it is bound in a mount namespace of this
+        # process only (nothing is left on the host whatever happens; detach: we exit soon,
+        # foreground: we only wait and delete). Ours, not criu's: CRIU reaches the work dir
+        # through our fd and mounts its cgroup yard there. Slave, not private: a root that is
+        # a shared mount's slave (dockerd's overlay) keeps its master, from which CRIU
+        # copies the restored root's sharing ("Failed to copy sharing ... Invalid argument")
+        sc.unshare(sc.CLONE_NEWNS)
+        sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
+        sc.mount(rootfs, croot, None, sc.MS_BIND | sc.MS_REC)
+        if readonly:  # CRIU keeps the root mount it is given: root.readonly holds
+            sc.mount(None, croot, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
+        rpc_pid = [0]
+        try:
+            # criu swrk waits for our request: it joins the container's cgroups before
+            # restoring anything (with --manage-cgroups-mode ignore the restored tasks stay
+            # in criu's own, so there they are the container's)
+            rc = _run_rpc(cmd, send_master if terminal else None, rpc_pid, join=dirs,
+                          on_notify=on_notify)
+        finally:
+            sc.umount2(croot, sc.MNT_DETACH)
+        pid = rpc_pid[0]
+        if rc != 0:
+            raise _criu_fail("restore", log, rc)
         ps = proc_stat(pid)
         c.data["pid"] = pid
         c.data["start_time"] = ps[1] if ps else 0

@@ -1,8 +1,8 @@
-"""CRIU's RPC (``criu swrk FD``): every checkpoint (criu is started first, and the container
-is described while it starts), and a restore with a terminal, where the command line has no
-equivalent: CRIU then recreates the pty pair and hands the new master back
-(``orphan_pts_master``: an ``orphan-pts-master`` notification carrying the fd), which ocirun
-sends to the console socket. docs/checkpoint.md explains the choice.
+"""CRIU's RPC (``criu swrk FD``), for every checkpoint and restore: criu can be started before
+its request is ready (checkpoint describes the container while criu starts), and it notifies
+(restore runs hooks at ``setup-namespaces``; for a terminal, CRIU recreates the pty pair and
+hands the new master back with ``orphan-pts-master``, which ocirun sends to the console
+socket). docs/checkpoint.md explains the choice.
 
 The requests are built from the same argv the CLI path uses (``from_argv``), so both paths
 describe the container to CRIU identically. Protocol buffers are encoded by hand: the few
@@ -172,15 +172,17 @@ _BOOLS = {"--leave-running": 3, "--ext-unix-sk": 4, "--tcp-established": 5,
 
 
 # ------------------------------------------------------------------------------ swrk
-def run(argv, preexec=None, on_pts_master=None, on_started=None):
+def run(argv, preexec=None, on_pts_master=None, on_started=None, on_notify=None):
     """Run the request over ``criu swrk``. Returns the restored pid (restore) or 0; raises
     CriuError(errmsg) when CRIU reports failure. ``on_pts_master(fd)`` gets the new master;
-    ``on_started(pid)`` runs once criu is forked, before the request is sent."""
+    ``on_started(pid)`` runs once criu is forked, before the request is sent;
+    ``on_notify(script, pid)`` at each of CRIU's notifications (an exception there stops
+    the restore: criu gets no answer)."""
     w = Swrk(argv[0], from_argv(argv)[4], preexec)
     try:
         if on_started is not None:
             on_started(w.pid)
-        return w.call(argv, on_pts_master)
+        return w.call(argv, on_pts_master, on_notify=on_notify)
     finally:
         w.close()
 
@@ -226,7 +228,7 @@ class Swrk:
         child.close()
         self.pid = pid
 
-    def call(self, argv, on_pts_master=None, on_sent=None):
+    def call(self, argv, on_pts_master=None, on_sent=None, on_notify=None):
         """Send the request ``argv`` describes; returns as ``run`` does. ``on_sent()`` runs
         once the request is on its way."""
         typ, opts, images, work, _fds = from_argv(argv)
@@ -240,12 +242,12 @@ class Swrk:
                 wfd = os.open(work, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
                 own.append(wfd)
                 opts += _f_int(17, wfd)
-            return self._exchange(typ, opts, on_pts_master, on_sent)
+            return self._exchange(typ, opts, on_pts_master, on_sent, on_notify)
         finally:
             for fd in own:
                 os.close(fd)
 
-    def _exchange(self, typ, opts, on_pts_master, on_sent):
+    def _exchange(self, typ, opts, on_pts_master, on_sent, on_notify):
         import _socket
         sock = self.sock
         try:
@@ -272,6 +274,8 @@ class Swrk:
                 try:
                     if script == "orphan-pts-master" and got and on_pts_master is not None:
                         on_pts_master(got[0])
+                    if on_notify is not None:
+                        on_notify(script, note.get(2, [0])[0])
                 finally:
                     for fd in got:
                         os.close(fd)

@@ -614,3 +614,42 @@ def test_restore_manage_cgroups_ignore(ocirun, make_bundle, tmp_path, criu):
     _wait_count(pid, _count(pid) + 2)
     for cid in ("criu-ign", "criu-ign2"):
         ocirun.ok("delete", "--force", cid)
+
+
+def test_restore_runs_prestart_and_create_runtime_hooks(ocirun, make_bundle, tmp_path, criu):
+    """As runc: restore runs the prestart and createRuntime hooks once the restored init's
+    namespaces exist (CRIU's setup-namespaces notification), with the restored pid in their
+    state; a failing hook fails the restore, which leaves nothing behind."""
+    log = tmp_path / "hooklog"
+
+    def hook(name):
+        return {"path": "/bin/sh", "args": ["sh", "-c", f"read s; echo {name} \"$s\" >> {log}"]}
+    b = make_bundle(args=COUNTER)
+    b.config["hooks"] = {"prestart": [hook("prestart")], "createRuntime": [hook("cr")]}
+    b.write()
+    Piped(ocirun, tmp_path, "run", "-d", "-b", b.path, "criu-hooks").check().close()
+    _wait_count(_pid(ocirun, "criu-hooks"), 2)
+    assert [x.split()[0] for x in log.read_text().splitlines()] == ["prestart", "cr"]
+    log.unlink()
+    ocirun.ok("checkpoint", "--image-path", tmp_path / "img", "criu-hooks")
+    assert not log.exists()                       # checkpoint runs no hook
+    out = Piped(ocirun, tmp_path, "restore", "-d", "--image-path", tmp_path / "img",
+                "-b", b.path, "criu-hooks").check()
+    pid = _pid(ocirun, "criu-hooks")
+    lines = log.read_text().splitlines()
+    assert [x.split()[0] for x in lines] == ["prestart", "cr"]
+    import json
+    for x in lines:
+        st = json.loads(x.split(None, 1)[1])
+        assert st["pid"] == pid and st["id"] == "criu-hooks" and st["status"] == "creating"
+    n = _wait_count(pid, 0)
+    _wait_count(pid, n)                           # the restored counter counts on
+    out.close()
+    ocirun.ok("checkpoint", "--image-path", tmp_path / "img2", "criu-hooks")
+    b.config["hooks"] = {"createRuntime": [{"path": "/bin/false"}]}
+    b.write()
+    p = Piped(ocirun, tmp_path, "restore", "-d", "--image-path", tmp_path / "img2",
+              "-b", b.path, "criu-hooks")
+    p.close()
+    assert p.returncode == 1 and "createRuntime hook #0" in p.stderr, p.stderr
+    assert "criu-hooks" not in ocirun.ids() and _cgroup_gone("criu-hooks")
