@@ -49,7 +49,7 @@ class Runtime:
         sake: Linux enforces everything config.json asks for or refuses it, nothing is ever
         dropped, so the flag changes nothing here (see docs/platforms.md)."""
         from .config.model import load_bundle
-        from .linux import capabilities, namespaces, process
+        from .linux import capabilities, namespaces, process, syscalls as sc
         from .linux.init import InitContext
         from .state import FIFO, validate_id
         validate_id(cid)
@@ -85,7 +85,7 @@ class Runtime:
             ctx.spec = spec
             min_fd = 3 + int(preserve_fds or 0)
             ctx.chan = process.Channel(min_fd)
-            ctx.fifo_fd = process.above(os.open(fifo, os.O_PATH | os.O_CLOEXEC), min_fd)
+            ctx.fifo_fd = sc.above(os.open(fifo, os.O_PATH | os.O_CLOEXEC), min_fd)
             ctx.caps = capabilities.CapPlan(spec.process.capabilities)
             ctx.seccomp_bpf = None
             ctx.seccomp_load = None
@@ -398,7 +398,7 @@ class Runtime:
         from .linux import exec as lexec
         from .linux import syscalls as sc
         from .linux.capabilities import CapPlan
-        from .linux.process import above
+        from .linux.syscalls import above
         from .state import proc_stat
         c = Container.load(self.root, cid)
         st = c.status()

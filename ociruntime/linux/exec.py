@@ -149,7 +149,7 @@ def open_cgroups(chosen, min_fd=3):
     The child is born in the cgroup2 directory (clone3 CLONE_INTO_CGROUP) and moves itself,
     its only thread, into each v1 hierarchy by writing "0" to ``tasks``: neither takes the
     kernel's global threadgroup lock that a cgroup.procs write does (~13 ms here)."""
-    from .process import above
+    above = sc.above
     v2, tasks = -1, []
     try:
         for k, d in chosen.items():

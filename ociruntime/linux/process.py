@@ -14,21 +14,11 @@ import time
 from ..errors import SetupError, error_line
 
 
-def above(fd, min_fd):
-    """Move a runtime fd above the caller's preserved fds (3..min_fd-1) so it can never be
-    passed to the container by --preserve-fds."""
-    if fd >= min_fd:
-        return fd
-    import fcntl
-    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, min_fd)
-    os.close(fd)
-    return new
-
-
 class Channel:
     __slots__ = ("up_r", "up_w", "down_r", "down_w", "buf", "pid")
 
     def __init__(self, min_fd=3):
+        from .syscalls import above   # create only: delete and kill use this module too
         self.up_r, self.up_w = (above(fd, min_fd) for fd in os.pipe())
         self.down_r, self.down_w = (above(fd, min_fd) for fd in os.pipe())
         self.buf = b""

@@ -32,7 +32,7 @@ class ConsolePair:
 
     def child_fd(self):
         import _socket
-        from .process import above
+        from .syscalls import above
         a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
         self.ours = a
         return above(b.detach(), self.min_fd)

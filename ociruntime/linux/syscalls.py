@@ -168,6 +168,17 @@ def pidfd_send_signal(pidfd, sig):
             ffi.c_uint(0), what="pidfd_send_signal")
 
 
+def above(fd, min_fd):
+    """Move a runtime fd above the caller's preserved fds (3..min_fd-1) so it can never be
+    passed to the container by --preserve-fds (fcntl F_DUPFD_CLOEXEC)."""
+    if fd >= min_fd:
+        return fd
+    new = _check(libc.fcntl(ffi.c_int(fd), ffi.c_int(1030), ffi.c_int(min_fd)),
+                 "fcntl(F_DUPFD_CLOEXEC)")
+    os.close(fd)
+    return new
+
+
 def close_range(first, last=0xFFFFFFFF, flags=0):
     """CLOSE_RANGE_CLOEXEC = 4 marks instead of closing."""
     syscall("close_range", ffi.c_uint(first), ffi.c_uint(last), ffi.c_uint(flags),
