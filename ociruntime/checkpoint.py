@@ -262,7 +262,7 @@ def checkpoint(rt, cid, o):
             o.status_fd >= 0 else ()
         # criu starts now (exec, ~30 shared libraries), and waits for its request while the
         # container is described
-        dirs = _criu_cgroup_dirs(d.get("cgroup"))
+        dirs = _criu_cgroup_dirs(d.get("cgroup"), only=CRIU_JOINS)
         swrk = criu_rpc.Swrk(criu, pass_fds, preexec=lambda: _enter_self_v1(dirs), quiet=True)
         from .config.model import load_bundle
         from .linux import cgroup2_flags
@@ -422,17 +422,29 @@ def _pty_name(master):
         return "/dev/console"
 
 
-def _criu_cgroup_dirs(state):
-    """The container's cgroup directories criu itself joins (as runc does): the page cache
-    of the images it writes and the memory it restores are the container's, not the caller's
-    (a busy caller cgroup made a 512 MiB dump 2-3x slower here). Never a freezer that is or
-    may become frozen with criu in it. ``state``: the cgroup manager's ``to_state()``, read
-    directly (checkpoint does not import the managers before criu starts)."""
+# v1 controllers criu joins: its work is charged to the container there (the page cache of
+# the images it writes or reads, their I/O), and nothing of the container's limits stops it
+# (in `pids` a container at its limit made criu's forks fail: "fork() failed: Resource
+# temporarily unavailable"; `devices`, `cpuset`, `cpu` would only restrict or slow it).
+# CRIU moves the tasks it restores into their cgroups itself, except with
+# --manage-cgroups-mode ignore: then criu joins every hierarchy, the tasks inherit them
+CRIU_JOINS = ("memory", "blkio")
+
+
+def _criu_cgroup_dirs(state, only=None):
+    """The container's cgroup directories criu itself joins: the page cache of the images it
+    writes and the memory it restores are the container's, not the caller's (a busy caller
+    cgroup made a 512 MiB dump 2-3x slower here). Never a freezer that is or may become
+    frozen with criu in it. ``only``: these v1 controllers, else all (restore with
+    --manage-cgroups-mode ignore: the restored tasks stay in criu's cgroups). ``state``: the cgroup manager's ``to_state()``,
+    read directly (checkpoint does not import the managers before criu starts)."""
     if not state or state.get("mode") == "v2":
         # pure v2: one cgroup for everything; CRIU then takes the container's tasks for
         # part of its own cgroup set and does not dump it ("No set 1 found" at restore)
         return []
     paths = state.get("paths") or {}
+    if only is not None:
+        return list(dict.fromkeys(paths[k] for k in only if k in paths))
     fz = paths.get("freezer")
     return [p for p in dict.fromkeys(paths.values()) if p != fz]
 
@@ -622,8 +634,10 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
         rootfs = spec.root.path
         readonly = bool(spec.root.readonly)
 
-        dirs = _criu_cgroup_dirs(None if mgr is None else mgr.to_state())
-        if (o.manage_cgroups_mode or "soft") == "ignore" and mgr is not None and not dirs:
+        ignore = (o.manage_cgroups_mode or "soft") == "ignore"
+        dirs = _criu_cgroup_dirs(None if mgr is None else mgr.to_state(),
+                                 only=None if ignore else CRIU_JOINS)
+        if ignore and mgr is not None and not dirs:
             dirs = list(mgr.paths.values())   # v2: the restored tasks must land there
         log = os.path.join(work, "restore.log")
         _debug(rt, cmd)

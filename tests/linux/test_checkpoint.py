@@ -653,3 +653,18 @@ def test_restore_runs_prestart_and_create_runtime_hooks(ocirun, make_bundle, tmp
     p.close()
     assert p.returncode == 1 and "createRuntime hook #0" in p.stderr, p.stderr
     assert "criu-hooks" not in ocirun.ids() and _cgroup_gone("criu-hooks")
+
+
+def test_checkpoint_of_a_container_at_its_pids_limit(ocirun, make_bundle, tmp_path, criu):
+    """criu joins only the container's memory and blkio cgroups (its page cache and I/O are
+    the container's), not pids: at its pids limit the container is still dumped (criu in
+    its pids cgroup could not fork: "fork() failed: Resource temporarily unavailable")."""
+    b = make_bundle(args=["sh", "-c", "while true; do sleep 0.05; done"])
+    b.linux.setdefault("resources", {})["pids"] = {"limit": 3}
+    b.write()
+    Piped(ocirun, tmp_path, "run", "-d", "-b", b.path, "criu-pids").check().close()
+    time.sleep(0.2)
+    ocirun.ok("checkpoint", "--leave-running", "--image-path", tmp_path / "img", "criu-pids")
+    assert ocirun.state("criu-pids")["status"] == "running"
+    assert os.path.exists(tmp_path / "img" / "inventory.img")
+    ocirun.ok("delete", "--force", "criu-pids")
