@@ -26,7 +26,7 @@ class InitContext:
     """What the runtime prepared before forking; read-only in the children."""
     __slots__ = ("spec", "chan", "fifo_fd", "caps", "seccomp_bpf", "seccomp_flags", "no_pivot",
                  "preserve_fds", "console_fd", "ns_fds", "rootfs", "executor", "hooks",
-                 "terminal", "exec_path", "cid", "seccomp_load", "cgjoin", "cgns")
+                 "terminal", "exec_path", "cid", "seccomp_load", "cgjoin", "cgns", "cg_tasks")
 
     def __init__(self):
         for k in self.__slots__:
@@ -78,8 +78,11 @@ def bridge_main(ctx):
             init_main(ctx)                          # never returns
         if hold:
             ctx.cgns[1].close()
-            ctx.chan.send("cgjoin bridge")          # the runtime places us in the cgroup
-            ctx.chan.expect_go()
+            if ctx.cg_tasks is not None:
+                enter_v1_tasks(ctx.cg_tasks)
+            else:
+                ctx.chan.send("cgjoin bridge")      # the runtime places us in the cgroup
+                ctx.chan.expect_go()
             sc.unshare(sc.CLONE_NEWCGROUP)
         ctx.chan.send(f"pid {pid}")
         if hold:                                    # in flight, the fd outlives us
@@ -298,8 +301,23 @@ def enter_cgroupns(ctx):
 
 
 def join_cgroup(ctx):
+    if ctx.cg_tasks is not None:                    # v1: by ourselves (process.py _fork_bridge)
+        enter_v1_tasks(ctx.cg_tasks)
+        for fd in ctx.cg_tasks:
+            os.close(fd)
+        ctx.cg_tasks = None
+        return
     ctx.chan.send("cgjoin init")                    # the runtime writes our pid to cgroup.procs
     ctx.chan.expect_go()
+
+
+def enter_v1_tasks(fds):
+    """Move the calling (only) thread into each v1 hierarchy: "0" to its ``tasks`` fd."""
+    for fd in fds:
+        try:
+            os.write(fd, b"0")
+        except OSError as e:
+            raise SetupError(f"join the container's cgroup: {e.strerror}") from None
 
 
 def hook_state(ctx, status):

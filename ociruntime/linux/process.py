@@ -137,12 +137,60 @@ def warm_cgroup_attach():
                 continue
 
 
+def _fork_bridge(ctx, cgroup):
+    """Fork the bridge. Returns its pid (0 in the child) and whether the runtime takes part
+    in the cgroup joins ("cgjoin" messages, cgroup.procs writes).
+
+    cgroup v1/hybrid: the bridge and the init join by themselves, writing "0" to the v1
+    hierarchies' ``tasks`` files the runtime opened for them (``ctx.cg_tasks``): the one
+    migration the kernel does without its threadgroup lock, whose first use after a quiet
+    spell waits for an RCU grace period (6-25 ms here, a third of a create; runc pays it).
+    The unified cgroup2 directory of a hybrid host (no ``tasks`` there) is joined by birth:
+    the bridge is forked into it (clone3 CLONE_INTO_CGROUP) and the init, its child,
+    inherits it; it holds no controller that charges the set-up (hugetlb, misc), so the late
+    join of the v1 controllers (memory...) stands. Pure cgroup v2, or a kernel without
+    CLONE_INTO_CGROUP: the runtime writes cgroup.procs, and warm_cgroup_attach() takes the
+    wait early."""
+    open_tasks = getattr(cgroup, "open_tasks", None)
+    if open_tasks is None:
+        return os.fork(), True
+    from . import syscalls as sc
+    uni = cgroup.unified_dir()
+    ufd = -1
+    if uni is not None:
+        try:
+            ufd = os.open(uni, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:      # cgroup.add reports it
+            return os.fork(), True
+    min_fd = 3 + (ctx.preserve_fds or 0)
+    try:
+        ctx.cg_tasks = [sc.above(fd, min_fd) for fd in open_tasks()]
+        if ufd < 0:
+            pid = os.fork()
+        else:
+            try:
+                pid = sc.fork_into_cgroup(ufd)
+            except OSError:  # no clone3 / CLONE_INTO_CGROUP here: the runtime joins
+                for fd in ctx.cg_tasks:
+                    os.close(fd)
+                ctx.cg_tasks = None
+                return os.fork(), True
+        if pid != 0:
+            for fd in ctx.cg_tasks:
+                os.close(fd)     # the children hold theirs
+        return pid, False
+    finally:
+        if ufd >= 0:
+            os.close(ufd)
+
+
 def spawn_init(ctx, cgroup=None, on_hooks=None):
     """Fork the bridge and drive the protocol. Returns the init's pid (host pid namespace) once
     it is ready; raises SetupError with the init's message on failure (after killing it)."""
     from .init import bridge_main
     chan = ctx.chan
-    bridge = os.fork()
+    bridge, runtime_joins = _fork_bridge(ctx, cgroup) if cgroup is not None else (os.fork(),
+                                                                                  False)
     if bridge == 0:
         os.close(chan.up_r)
         os.close(chan.down_w)
@@ -155,7 +203,7 @@ def spawn_init(ctx, cgroup=None, on_hooks=None):
     deferred = []
     try:
         chan.go()
-        if cgroup is not None:
+        if cgroup is not None and runtime_joins:
             warm_cgroup_attach()    # overlaps the bridge's namespace set-up
         while True:
             msg = deferred.pop(0) if init_pid and deferred else chan.recv()

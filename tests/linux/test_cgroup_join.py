@@ -79,3 +79,27 @@ def test_no_cgroup_namespace_binds_the_container_cgroup(ocirun, make_bundle):
     p = ocirun("run", "-b", b.path, cid(), stdin=subprocess.DEVNULL)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "17"
+
+
+def test_created_init_holds_no_cgroup_fd_and_is_in_every_hierarchy(ocirun, make_bundle):
+    """v1/hybrid: the bridge and the init move themselves through "0" written to `tasks`
+    fds the runtime opened for them (and the bridge is born in the unified cgroup2 dir): at
+    `created` the init is in all of its cgroups, with and without a cgroup namespace, and
+    holds none of those fds."""
+    for with_cgns in (True, False):
+        b = make_bundle(args=["sleep", "1000"])
+        if not with_cgns:
+            b.linux["namespaces"] = [n for n in b.linux["namespaces"] if n["type"] != "cgroup"]
+            b.config["mounts"] = [m for m in b.config["mounts"] if m["type"] != "cgroup"]
+        b.write()
+        name = cid()
+        ocirun.ok("create", "-b", b.path, name, stdin=subprocess.DEVNULL)
+        try:
+            pid = ocirun.state(name)["pid"]
+            with open(f"/proc/{pid}/cgroup") as f:
+                paths = [line.rstrip("\n").split(":", 2)[2] for line in f]
+            assert len(paths) > 1 and all(p == f"/ocirun/{name}" for p in paths), paths
+            fds = [os.readlink(f"/proc/{pid}/fd/{n}") for n in os.listdir(f"/proc/{pid}/fd")]
+            assert not [t for t in fds if "/sys/fs/cgroup" in t], fds
+        finally:
+            ocirun("delete", "--force", name)

@@ -84,6 +84,28 @@ class V1Manager(fs.Manager):
         for d in self.dirs():
             write(d + "/cgroup.procs", b)
 
+    def open_tasks(self):
+        """O_WRONLY fds of the ``tasks`` file of each v1 hierarchy (not the unified one): a
+        single-threaded process moves itself in by writing "0" to each. Writing "0" (the
+        calling thread) is the one migration the kernel does without its threadgroup lock,
+        whose first use after a quiet spell waits for an RCU grace period (6-25 ms here;
+        writing another process's pid, even to ``tasks``, takes it)."""
+        uni = self.paths.get(UNIFIED)
+        fds = []
+        try:
+            for d in self.dirs():
+                if d != uni:
+                    fds.append(os.open(d + "/tasks", os.O_WRONLY | os.O_CLOEXEC))
+        except OSError as e:
+            for fd in fds:
+                os.close(fd)
+            raise CgroupError(f"cannot open {d}/tasks: {e.strerror}") from None
+        return fds
+
+    def unified_dir(self):
+        """The hybrid host's unified (cgroup2) directory, or None."""
+        return self.paths.get(UNIFIED)
+
     def pids(self):
         return sorted(set(fs.procs(self.paths.get("devices") or
                                    self.paths.get("freezer") or self.path)))
