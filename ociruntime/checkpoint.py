@@ -394,14 +394,17 @@ def _debug(rt, cmd):
         sys.stderr.write("ocirun: debug: " + " ".join(cmd) + "\n")
 
 
-def _run_rpc(cmd, on_pts_master=None, out_pid=None, join=(), on_notify=None):
+def _run_rpc(cmd, on_pts_master=None, out_pid=None, join=(), self_join=(), on_notify=None):
     """Restore over ``criu swrk`` (criu_rpc.py). Returns 0, or 1 when CRIU failed (its first
-    error is read from the log by the caller); a hook's error propagates."""
+    error is read from the log by the caller); a hook's error propagates. criu is moved into
+    ``join`` (cgroup.procs, by us) and ``self_join`` (v1 ``tasks``, by its child before it
+    execs: no threadgroup lock) before it gets the request."""
     from . import criu_rpc
     from .linux import cgroup2_flags
     snap = cgroup2_flags.snapshot()   # criu's own cgroup2 mount resets them (criu#3029)
     try:
         pid = criu_rpc.run(cmd, on_pts_master=on_pts_master, on_notify=on_notify,
+                           preexec=(lambda: _enter_self_v1(self_join)) if self_join else None,
                            on_started=lambda p: _enter(join, p))
     except CriuError:
         return 1
@@ -672,9 +675,11 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
         rpc_pid = [0]
         try:
             # criu swrk waits for our request: it joins the container's cgroups before
-            # restoring anything (with --manage-cgroups-mode ignore the restored tasks stay
-            # in criu's own, so there they are the container's)
-            rc = _run_rpc(cmd, send_master if terminal else None, rpc_pid, join=dirs,
+            # restoring anything: memory and blkio by itself through `tasks`, or, with
+            # --manage-cgroups-mode ignore (the restored tasks stay in criu's cgroups), all of
+            # them through cgroup.procs, by us
+            rc = _run_rpc(cmd, send_master if terminal else None, rpc_pid,
+                          join=dirs if ignore else (), self_join=() if ignore else dirs,
                           on_notify=on_notify)
         finally:
             sc.umount2(croot, sc.MNT_DETACH)
