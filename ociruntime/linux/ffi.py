@@ -20,53 +20,20 @@ __all__ = ["CDLL", "PyDLL", "POINTER", "Array", "Structure", "LazyStruct", "addr
            "get_errno", "set_errno", "sizeof", "create_string_buffer", "string_at",
            "c_bool", "c_char", "c_char_p", "c_int", "c_uint", "c_short", "c_ushort", "c_long",
            "c_ulong", "c_ubyte", "c_int32", "c_uint32", "c_int64", "c_uint64", "c_size_t",
-           "c_void_p", "pythonapi"]
+           "c_void_p"]   # and pythonapi, made on first use (module __getattr__)
 
 
-class c_bool(_SimpleCData):
-    _type_ = "?"
+def _simple(name, code):
+    """A simple C type, as ctypes declares them (``class c_int(_SimpleCData): _type_ = "i"``)."""
+    return type(name, (_SimpleCData,), {"_type_": code, "__module__": __name__})
 
 
-class c_char(_SimpleCData):
-    _type_ = "c"
-
-
-class c_char_p(_SimpleCData):
-    _type_ = "z"
-
-
-class c_void_p(_SimpleCData):
-    _type_ = "P"
-
-
-class c_ubyte(_SimpleCData):
-    _type_ = "B"
-
-
-class c_short(_SimpleCData):
-    _type_ = "h"
-
-
-class c_ushort(_SimpleCData):
-    _type_ = "H"
-
-
-class c_int(_SimpleCData):
-    _type_ = "i"
-
-
-class c_uint(_SimpleCData):
-    _type_ = "I"
-
-
-class c_long(_SimpleCData):
-    _type_ = "l"
-
-
-class c_ulong(_SimpleCData):
-    _type_ = "L"
-
-
+c_bool, c_char, c_char_p, c_void_p = (_simple("c_bool", "?"), _simple("c_char", "c"),
+                                      _simple("c_char_p", "z"), _simple("c_void_p", "P"))
+c_ubyte, c_short, c_ushort = _simple("c_ubyte", "B"), _simple("c_short", "h"), \
+    _simple("c_ushort", "H")
+c_int, c_uint = _simple("c_int", "i"), _simple("c_uint", "I")
+c_long, c_ulong = _simple("c_long", "l"), _simple("c_ulong", "L")
 c_int32, c_uint32 = c_int, c_uint
 c_int64, c_uint64, c_size_t = c_long, c_ulong, c_ulong
 _ctypes._pointer_type_cache[None] = c_void_p   # POINTER(None) is void *, as in ctypes
