@@ -31,7 +31,7 @@ import os
 
 from ..errors import SetupError, error_line
 from . import syscalls as sc
-from .init import close_fds, drop_privileges, enter_cwd, env_dict, resolve_exec
+from .init import close_fds, drop_privileges, enter_cwd, enter_v1_tasks, env_dict, resolve_exec
 from .namespaces import FLAGS, PROC_NAMES
 
 # the child joins these, in this order (pid and time are joined by the runtime for children)
@@ -228,16 +228,16 @@ def _child(ctx):
 
     # 1. cgroup, before anything else is allocated (cgroup2: born there by clone3, unless
     #    the kernel could not; v1: this thread, the only one, into each hierarchy)
-    try:
-        if ctx.cgroup2_procs:
+    if ctx.cgroup2_procs:
+        try:
             fd = os.open("cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=ctx.cgroup2_fd)
-            os.write(fd, b"0")
-            os.close(fd)
-        for fd in ctx.cgroup_fds:
-            os.write(fd, b"0")
-            os.close(fd)
-    except OSError as e:
-        raise SetupError(f"join the container's cgroup: {e.strerror}") from None
+        except OSError as e:
+            raise SetupError(f"join the container's cgroup: {e.strerror}") from None
+        enter_v1_tasks([fd])    # "0": the calling process, as for v1's tasks
+        os.close(fd)
+    enter_v1_tasks(ctx.cgroup_fds)
+    for fd in ctx.cgroup_fds:
+        os.close(fd)
     if ctx.cgroup2_fd >= 0:
         os.close(ctx.cgroup2_fd)
 

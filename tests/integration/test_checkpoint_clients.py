@@ -241,10 +241,9 @@ def c_wait(ctr, cid, above):
         c_count(ctr, cid)), 20, f"{cid} counting past {above}")
 
 
-def test_ctr_checkpoint_task_restore_live(ctrc, runtime, name):
-    """`ctr containers checkpoint --task` (the task keeps running: --leave-running), then
-    `ctr containers restore --live` of the checkpoint image as a second container."""
-    ctr = ctrc
+def _run_and_checkpoint(ctr, runtime, name):
+    """A counter container run by ctr and checkpointed with its task left running: (image
+    ref, the count right after the checkpoint)."""
     p = ctr("run", "-d", "--runc-binary", clients.runtime_path(runtime), IMAGE, name,
             *SHM_COUNTER)
     assert p.returncode == 0, p.stderr
@@ -252,7 +251,14 @@ def test_ctr_checkpoint_task_restore_live(ctrc, runtime, name):
     ref = f"localhost/ckpt-{name}:1"
     p = ctr("containers", "checkpoint", "--task", "--rw", name, ref)
     assert p.returncode == 0, p.stderr
-    at = c_wait(ctr, name, -1)
+    return ref, c_wait(ctr, name, -1)
+
+
+def test_ctr_checkpoint_task_restore_live(ctrc, runtime, name):
+    """`ctr containers checkpoint --task` (the task keeps running: --leave-running), then
+    `ctr containers restore --live` of the checkpoint image as a second container."""
+    ctr = ctrc
+    ref, at = _run_and_checkpoint(ctr, runtime, name)
     assert ref in ctr("images", "list", "-q").stdout.split()
     c_wait(ctr, name, at + 2)                       # the original keeps counting
     copy = name[:50] + "-copy"
@@ -274,14 +280,7 @@ def test_ctr_checkpoint_task_restore_live(ctrc, runtime, name):
 def test_ctr_checkpoint_delete_restore_same_name(ctrc, runtime, name):
     """Checkpoint, then the container is deleted; `restore --live` brings it back by name."""
     ctr = ctrc
-    p = ctr("run", "-d", "--runc-binary", clients.runtime_path(runtime), IMAGE, name,
-            *SHM_COUNTER)
-    assert p.returncode == 0, p.stderr
-    c_wait(ctr, name, 3)
-    ref = f"localhost/ckpt-{name}:1"
-    p = ctr("containers", "checkpoint", "--task", "--rw", name, ref)
-    assert p.returncode == 0, p.stderr
-    at = c_wait(ctr, name, -1)
+    ref, at = _run_and_checkpoint(ctr, runtime, name)
     assert ctr("tasks", "kill", "-s", "SIGKILL", name).returncode == 0
     wait_for(lambda: ctr("tasks", "delete", name).returncode == 0, 20, "task deleted")
     assert ctr("containers", "delete", name).returncode == 0
