@@ -249,7 +249,6 @@ class Runtime:
 
     # ------------------------------------------------------------------------------ delete
     def delete(self, cid, force=False):
-        from .linux.process import kill_and_reap
         try:
             c = Container.load(self.root, cid, lock=True)
         except ContainerNotFound:
@@ -257,32 +256,39 @@ class Runtime:
                 return
             raise
         try:
-            st = c.status()
-            if st in ("running", "paused") and not force:
-                raise StateError(f"cannot delete container {cid} that is not stopped: {st}")
-            d = c.data or {}
-            mgr = _cgroup_manager(d["cgroup"]) if d.get("cgroup") else None
-            if mgr is not None and st != "stopped":
-                try:
-                    mgr.kill_all(signal.SIGKILL)   # thaws a paused container so it dies
-                except OciError:
-                    pass
-            if d.get("pid"):
-                kill_and_reap(d["pid"], d.get("start_time"))
-            if mgr is not None:
-                left = _destroy_cgroup(mgr)
-                if left is not None:   # the record stays so that delete can be retried
-                    raise left
-            hooks = d.get("hooks", {}).get("poststop")
-            if hooks:
-                from .config.model import parse_hooks
-                from .config.reader import Obj
-                from .linux.hooks import run_all
-                h = parse_hooks(Obj({"poststop": hooks}, "hooks"))
-                run_all(h.poststop, self._hook_state(c, "stopped"), "poststop", warn_only=True)
-            c.remove()
+            self._delete_locked(c, force)
         finally:
             c.unlock()
+
+    def _delete_locked(self, c, force):
+        """delete's work on a container loaded with its lock held (checkpoint deletes the
+        container it dumped without letting go of it)."""
+        from .linux.process import kill_and_reap
+        cid = c.id
+        st = c.status()
+        if st in ("running", "paused") and not force:
+            raise StateError(f"cannot delete container {cid} that is not stopped: {st}")
+        d = c.data or {}
+        mgr = _cgroup_manager(d["cgroup"]) if d.get("cgroup") else None
+        if mgr is not None and st != "stopped":
+            try:
+                mgr.kill_all(signal.SIGKILL)   # thaws a paused container so it dies
+            except OciError:
+                pass
+        if d.get("pid"):
+            kill_and_reap(d["pid"], d.get("start_time"))
+        if mgr is not None:
+            left = _destroy_cgroup(mgr)
+            if left is not None:   # the record stays so that delete can be retried
+                raise left
+        hooks = d.get("hooks", {}).get("poststop")
+        if hooks:
+            from .config.model import parse_hooks
+            from .config.reader import Obj
+            from .linux.hooks import run_all
+            h = parse_hooks(Obj({"poststop": hooks}, "hooks"))
+            run_all(h.poststop, self._hook_state(c, "stopped"), "poststop", warn_only=True)
+        c.remove()
 
     # ------------------------------------------------------------------------------ wait / ps
     def wait(self, cid, timeout=None):

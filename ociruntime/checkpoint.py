@@ -7,7 +7,7 @@ before restore, tasks re-rooted into it with ``--cgroup-root``), the init's inhe
 restore, so a shim's new pipes/fifos replace the old ones) and the container's state entry."""
 import os
 
-from .criu import CriuError, config_file, require
+from .criu import CriuError, check_version, config_file, find_criu, require
 from .errors import ConfigError, OciError, StateError
 
 DESCRIPTORS = "descriptors.json"
@@ -46,32 +46,81 @@ def _common_args(o):
     return a
 
 
+class Described:
+    """What a dump or a restore tells CRIU about the container's config: ``mounts`` as
+    (destination, type, options, source), ``ns`` {namespace type: path}, ``masked`` paths
+    and ``devices`` (paths). A checkpoint reads them straight from config.json
+    (``from_doc``): the container was validated when it was created, and importing and
+    validating the whole model would delay criu's request by ~1 ms. A restore has the
+    parsed model (``from_spec``)."""
+    __slots__ = ("mounts", "ns", "masked", "devices")
+
+    @classmethod
+    def from_spec(cls, spec):
+        d = cls()
+        d.mounts = [(m.destination, m.type or "", m.options or (), m.source or "")
+                    for m in spec.mounts]
+        d.ns = {n.type: n.path or "" for n in spec.linux.namespaces or ()}
+        d.masked = list(spec.linux.masked_paths or ())
+        d.devices = [x.path for x in spec.linux.devices or ()]
+        return d
+
+    @classmethod
+    def from_doc(cls, doc, where="config.json"):
+        d = cls()
+        try:
+            lx = doc.get("linux") or {}
+            d.mounts = [(m.get("destination") or "", m.get("type") or "",
+                         m.get("options") or (), m.get("source") or "")
+                        for m in doc.get("mounts") or ()]
+            d.ns = {n["type"]: n.get("path") or "" for n in lx.get("namespaces") or ()}
+            d.masked = list(lx.get("maskedPaths") or ())
+            d.devices = [x["path"] for x in lx.get("devices") or ()]
+        except (AttributeError, KeyError, TypeError) as e:
+            raise ConfigError(where, f"cannot describe the container to CRIU: {e}") from None
+        return d
+
+
+def _read_config(bundle):
+    """``bundle``/config.json as a document (checkpoint: not validated again)."""
+    from . import jsonfast
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            return jsonfast.loads(f.read())
+    except OSError as e:
+        raise OciError(f"open {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise ConfigError("config.json", f"invalid JSON: {e}") from None
+
+
 def _is_bind(m):
-    return m.type == "bind" or any(x in ("bind", "rbind") for x in (m.options or ()))
+    """``m``: a Described mount."""
+    return m[1] == "bind" or any(x in ("bind", "rbind") for x in m[2])
 
 
-def _dev_binds(spec):
+def _dev_binds(desc):
     """Device nodes bind-mounted from the host (user namespace: mknod is not allowed)."""
-    if spec.linux.ns("user") is None:
+    if "user" not in desc.ns:
         return []
     from .linux.devices import DEFAULT_DEVICES
     out = ["/dev/" + d[0] for d in DEFAULT_DEVICES]
-    for d in spec.linux.devices or ():
-        p = "/" + d.path.lstrip("/")
+    for path in desc.devices:
+        p = "/" + path.lstrip("/")
         if p not in out:
             out.append(p)
     return out
 
 
-def _cgroup_binds(spec, mgr=None):
+def _cgroup_binds(desc, mgr=None):
     """A ``cgroup`` mount without a cgroup namespace is a set of bind mounts of the container's
     own cgroup directories (linux/rootfs.py), which CRIU cannot dump ("doesn't have a proper
     root mount"): they are external, as runc makes them. Returns [(mountpoint in the
     container, host source)]; the source is ``mgr``'s directory in that hierarchy (restore:
     the new container's cgroup), else the caller's own cgroup there."""
-    if spec.linux.ns("cgroup") is not None:
+    if "cgroup" in desc.ns:
         return []
-    cms = [m for m in spec.mounts if m.type == "cgroup"]
+    cms = [m for m in desc.mounts if m[1] == "cgroup"]
     if not cms:
         return []
     import posixpath
@@ -83,7 +132,7 @@ def _cgroup_binds(spec, mgr=None):
         paths = {"": mgr.path}       # cgroup v2: one directory
     out = []
     for m in cms:
-        dest = "/" + m.destination.strip("/")
+        dest = "/" + m[0].strip("/")
         unified_root = [c for c in host if c.mountpoint == "/sys/fs/cgroup" and
                         c.fstype == "cgroup2"]
         for cm in unified_root or host:
@@ -108,24 +157,23 @@ def _cgroup_binds(spec, mgr=None):
     return out
 
 
-def _restore_mountpoints(spec):
+def _restore_mountpoints(spec, desc):
     """Create the config's mount points missing from the root filesystem (as runc does before
     a restore): CRIU mounts onto them but does not create them. A rootfs rebuilt elsewhere
     (podman's --import, a migration) lacks those the runtime made at create. Mount points
     under a tmpfs destination are skipped: CRIU restores the tmpfs with its content. Paths
     are resolved inside the rootfs (linux/paths.py)."""
     from .linux import paths
-    tmpfs = ["/" + m.destination.strip("/") for m in spec.mounts if m.type == "tmpfs"]
+    tmpfs = ["/" + m[0].strip("/") for m in desc.mounts if m[1] == "tmpfs"]
     rootfd = None
     try:
-        for m in spec.mounts:
-            dest = "/" + m.destination.strip("/")
-            if m.type == "cgroup" or dest == "/" or any(
+        for m in desc.mounts:
+            dest = "/" + m[0].strip("/")
+            if m[1] == "cgroup" or dest == "/" or any(
                     dest.startswith(t + "/") for t in tmpfs if t != dest):
                 continue
             if _is_bind(m):
-                src = m.source if m.source.startswith("/") else os.path.join(spec.bundle,
-                                                                             m.source)
+                src = m[3] if m[3].startswith("/") else os.path.join(spec.bundle, m[3])
                 is_dir = os.path.isdir(src)
             else:
                 is_dir = True
@@ -141,13 +189,13 @@ def _restore_mountpoints(spec):
             os.close(rootfd)
 
 
-def _masked_files(spec, mounts):
+def _masked_files(desc, mounts):
     """Masked paths that are files: /dev/null bind mounts from the host (dirs get a tmpfs,
     which CRIU dumps itself). ``mounts``: the init's ``_mountinfo``."""
     fstype = {}
     for _id, m, typ in mounts:    # the last mount on a path is the visible one
         fstype[m] = typ
-    return [p for p in spec.linux.masked_paths or () if fstype.get(p) == "devtmpfs"]
+    return [p for p in desc.masked if fstype.get(p) == "devtmpfs"]
 
 
 def _mountinfo(pid):
@@ -239,39 +287,48 @@ def _config_args(annotations):
 # ------------------------------------------------------------------------------ checkpoint
 
 def checkpoint(rt, cid, o):
+    """Dump ``cid`` with CRIU into o.image_path; unless --leave-running or --pre-dump, the
+    container is then deleted (as runc). criu is started as soon as the container is known
+    to be running and described while it starts (docs/checkpoint.md, "Speed")."""
     from . import criu_rpc
     from .state import Container
-    criu, _v = require(o.criu, rt.root)
+    criu = find_criu(o.criu)
     c = Container.load(rt.root, cid, lock=True)
     what = "pre-dump" if o.pre_dump else "dump"
-    delete_after = False
-    swrk = snap = None
+    swrk = None
+    flags = []
     try:
         st = c.status()
         if st not in ("running", "paused"):
             raise StateError("container not running" if st != "created" else
                              "cannot checkpoint a container that is not running (created)")
         d = c.data
-        pid = d["pid"]
+        pass_fds = (o.status_fd,) if o.lazy_pages and o.status_fd is not None and \
+            o.status_fd >= 0 else ()
+        # criu starts now (exec, ~20 shared libraries: ~3 ms) and waits for its request
+        # while its version is checked and the container described
+        dirs = _criu_cgroup_dirs(d.get("cgroup"), only=CRIU_JOINS)
+        swrk = criu_rpc.Swrk(criu, pass_fds, join=dirs, quiet=True)
+        check_version(criu, rt.root)
         image = os.path.abspath(o.image_path or os.path.join(os.getcwd(), "checkpoint"))
         work = os.path.abspath(o.work_path or image)
         _prepare_dir(image, "image")
         if work != image:
             _prepare_dir(work, "work")
-        pass_fds = (o.status_fd,) if o.lazy_pages and o.status_fd is not None and \
-            o.status_fd >= 0 else ()
-        # criu starts now (exec, ~30 shared libraries), and waits for its request while the
-        # container is described
-        dirs = _criu_cgroup_dirs(d.get("cgroup"), only=CRIU_JOINS)
-        swrk = criu_rpc.Swrk(criu, pass_fds, preexec=lambda: _enter_self_v1(dirs), quiet=True)
-        from .config.model import load_bundle
-        from .linux import cgroup2_flags
-        snap = cgroup2_flags.snapshot()   # criu's own cgroup2 mount resets them (criu#3029)
-        cmd = _dump_argv(criu, o, d, pid, load_bundle(d["bundle"]), image, work)
+        desc = Described.from_doc(_read_config(d["bundle"]))
+        cmd = _dump_argv(criu, o, d, d["pid"], desc, image, work)
         _debug(rt, cmd)
+
+        def on_sent():
+            # criu cannot mount its cgroup2 before it has our answer to its first
+            # notification (pre-dump), which comes after this: the host's cgroup2 flags
+            # are taken now, and put back after criu (its mount resets them: criu#3029)
+            from .linux import cgroup2_flags
+            flags.append(cgroup2_flags.snapshot())
+            _while_dumping(d, o)
         err = ""
         try:
-            swrk.call(cmd, on_sent=lambda: _while_dumping(d, o))
+            swrk.call(cmd, on_sent=on_sent)
         except CriuError as e:
             err = str(e)
         log = os.path.join(work, what + ".log")
@@ -281,52 +338,40 @@ def checkpoint(rt, cid, o):
             alive = c.init_alive()
             raise _criu_fail(what, log, 1,
                              "" if alive else "(the container is no longer running)")
-        delete_after = not (o.leave_running or o.pre_dump)
+        swrk.close()
+        if flags:
+            _repair_flags(flags)
+        if not (o.leave_running or o.pre_dump):
+            # as runc: the checkpointed container is gone; its ID is free again
+            rt._delete_locked(c, force=True)
     finally:
         if swrk is not None:
             swrk.close()
-        if snap is not None:
-            cgroup2_flags.repair(snap)
+        if flags:
+            _repair_flags(flags)
         c.unlock()
-    if delete_after:  # as runc: the checkpointed container is gone; its ID is free again
-        rt.delete(cid, force=True)
 
 
-def _enter_self_v1(dirs):
-    """In criu's child before it execs: join the container's v1 cgroups (the page cache of
-    the images it writes is the container's; runc joins them too). Writing "0" to ``tasks``
-    moves the calling thread, the only one here, without the kernel's threadgroup lock that
-    a ``cgroup.procs`` write takes (its first use after a quiet spell waits ~10 ms for an RCU
-    grace period). cgroup2 directories (hybrid's unified hierarchy) have no ``tasks`` and
-    hold no controller criu's work is charged to: skipped."""
-    for d in dirs:
-        try:
-            fd = os.open(d + "/tasks", os.O_WRONLY | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            os.write(fd, b"0")
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+def _repair_flags(flags):
+    from .linux import cgroup2_flags
+    cgroup2_flags.repair(flags.pop())
 
 
 def _while_dumping(d, o):
-    """Runs while criu dumps: the modules the delete after the dump needs are loaded now
+    """Runs while criu dumps: the modules the delete after the dump needs are imported now
     rather than after it."""
-    if not (o.leave_running or o.pre_dump):
-        try:   # only a warm-up: delete does it again, and reports what fails
-            from .api import _cgroup_manager
-            from .linux.process import kill_and_reap
-            assert kill_and_reap
-            if d.get("cgroup"):
-                _cgroup_manager(d["cgroup"])
-        except Exception:  # noqa: BLE001 - never abandon criu mid-dump
-            pass
+    if o.leave_running or o.pre_dump:
+        return
+    try:   # only a warm-up: the delete does it again, and reports what fails
+        from .api import _cgroup_manager
+        from .linux import process  # noqa: F401
+        if d.get("cgroup"):
+            _cgroup_manager(d["cgroup"])
+    except Exception:  # noqa: BLE001 - never abandon criu mid-dump
+        pass
 
 
-def _dump_argv(criu, o, d, pid, spec, image, work):
+def _dump_argv(criu, o, d, pid, desc, image, work):
     """``criu dump|pre-dump ...`` for the container of state ``d`` (init ``pid``), as argv:
     the RPC request is built from it (criu_rpc.from_argv), and --debug prints it."""
     cmd = [criu, "pre-dump" if o.pre_dump else "dump", "--tree", str(pid),
@@ -362,20 +407,19 @@ def _dump_argv(criu, o, d, pid, spec, image, work):
             cmd += ["--freeze-cgroup", fz]
     # external mounts: every bind mount (restore maps it to the source again), masked
     # files (/dev/null), bind-mounted device nodes
-    for m in spec.mounts:
+    for m in desc.mounts:
         if _is_bind(m):
-            cmd += ["--external", f"mnt[{m.destination}]:{m.destination}"]
+            cmd += ["--external", f"mnt[{m[0]}]:{m[0]}"]
     mounts = _mountinfo(pid)
     mounted = {r[1] for r in mounts}
-    for p in _masked_files(spec, mounts) + [p for p in _dev_binds(spec) if p in mounted]:
+    for p in _masked_files(desc, mounts) + [p for p in _dev_binds(desc) if p in mounted]:
         cmd += ["--external", f"mnt[{p}]:{p}"]
-    for p, _src in _cgroup_binds(spec):
+    for p, _src in _cgroup_binds(desc):
         if p in mounted:
             cmd += ["--external", f"mnt[{p}]:{p}"]
     # a network namespace joined by path (a CNI netns) stays outside the image: restore
     # joins the one the config names (runc's extRootNetNS)
-    netns = spec.linux.ns("network")
-    if netns is not None and netns.path:
+    if desc.ns.get("network"):
         ino = os.stat(f"/proc/{pid}/ns/net").st_ino
         cmd += ["--external", f"net[{ino}]:{EXT_NETNS}"]
     keys, ext = _stdio(pid, mounts)
@@ -394,18 +438,17 @@ def _debug(rt, cmd):
         sys.stderr.write("ocirun: debug: " + " ".join(cmd) + "\n")
 
 
-def _run_rpc(cmd, on_pts_master=None, out_pid=None, join=(), self_join=(), on_notify=None):
+def _run_rpc(cmd, on_pts_master=None, out_pid=None, join=(), born_in=None, on_notify=None):
     """Restore over ``criu swrk`` (criu_rpc.py). Returns 0, or 1 when CRIU failed (its first
-    error is read from the log by the caller); a hook's error propagates. criu is moved into
-    ``join`` (cgroup.procs, by us) and ``self_join`` (v1 ``tasks``, by its child before it
-    execs: no threadgroup lock) before it gets the request."""
+    error is read from the log by the caller); a hook's error propagates. criu is born in
+    the v1 cgroups ``born_in`` ({controller: dir}, criu_rpc.Swrk), and moved into the
+    directories ``join`` (cgroup.procs, by us) before it gets the request."""
     from . import criu_rpc
     from .linux import cgroup2_flags
     snap = cgroup2_flags.snapshot()   # criu's own cgroup2 mount resets them (criu#3029)
     try:
-        pid = criu_rpc.run(cmd, on_pts_master=on_pts_master, on_notify=on_notify,
-                           preexec=(lambda: _enter_self_v1(self_join)) if self_join else None,
-                           on_started=lambda p: _enter(join, p))
+        pid = criu_rpc.run(cmd, born_in, on_pts_master=on_pts_master, on_notify=on_notify,
+                           on_started=(lambda p: _enter(join, p)) if join else None)
     except CriuError:
         return 1
     finally:
@@ -435,21 +478,22 @@ CRIU_JOINS = ("memory", "blkio")
 
 
 def _criu_cgroup_dirs(state, only=None):
-    """The container's cgroup directories criu itself joins: the page cache of the images it
-    writes and the memory it restores are the container's, not the caller's (a busy caller
-    cgroup made a 512 MiB dump 2-3x slower here). Never a freezer that is or may become
-    frozen with criu in it. ``only``: these v1 controllers, else all (restore with
-    --manage-cgroups-mode ignore: the restored tasks stay in criu's cgroups). ``state``: the cgroup manager's ``to_state()``,
-    read directly (checkpoint does not import the managers before criu starts)."""
+    """{controller: directory} of the container's cgroups criu itself works in: the page
+    cache of the images it writes and the memory it restores are the container's, not the
+    caller's (a busy caller cgroup made a 512 MiB dump 2-3x slower here). Never a freezer
+    that is or may become frozen with criu in it. ``only``: these v1 controllers, else all
+    (restore with --manage-cgroups-mode ignore: the restored tasks stay in criu's cgroups).
+    ``state``: the cgroup manager's ``to_state()``, read directly (checkpoint does not
+    import the managers before criu starts)."""
     if not state or state.get("mode") == "v2":
         # pure v2: one cgroup for everything; CRIU then takes the container's tasks for
         # part of its own cgroup set and does not dump it ("No set 1 found" at restore)
-        return []
+        return {}
     paths = state.get("paths") or {}
     if only is not None:
-        return list(dict.fromkeys(paths[k] for k in only if k in paths))
+        return {k: paths[k] for k in only if k in paths}
     fz = paths.get("freezer")
-    return [p for p in dict.fromkeys(paths.values()) if p != fz]
+    return {k: p for k, p in paths.items() if p != fz}
 
 
 def _enter(dirs, pid=None):
@@ -578,7 +622,8 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
         start_record(c, spec, mgr, restored=True)
         if mgr is not None:
             make_cgroup(c, spec, mgr)
-        _restore_mountpoints(spec)
+        desc = Described.from_spec(spec)
+        _restore_mountpoints(spec, desc)
         os.mkdir(croot, 0o700)
         pidf = os.path.join(c.dir, "criu.pid")
         cmd = [criu, "restore", "--images-dir", image, "--work-dir", work,
@@ -588,16 +633,15 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
         cmd += _common_args(o)
         if mgr is not None:
             cmd += cgroup_root_args(mgr)
-        for m in spec.mounts:
+        for m in desc.mounts:
             if _is_bind(m):
-                src = m.source if m.source.startswith("/") else os.path.join(spec.bundle,
-                                                                             m.source)
-                cmd += ["--external", f"mnt[{m.destination}]:{src}"]
-        for p in spec.linux.masked_paths or ():
+                src = m[3] if m[3].startswith("/") else os.path.join(spec.bundle, m[3])
+                cmd += ["--external", f"mnt[{m[0]}]:{src}"]
+        for p in desc.masked:
             cmd += ["--external", f"mnt[{p}]:/dev/null"]
-        for p in _dev_binds(spec):
+        for p in _dev_binds(desc):
             cmd += ["--external", f"mnt[{p}]:{p}"]
-        for p, src in _cgroup_binds(spec, mgr):
+        for p, src in _cgroup_binds(desc, mgr):
             cmd += ["--external", f"mnt[{p}]:{src}"]
         for fd, key in enumerate(keys[:3]):
             if key.startswith(("pipe:", "file[")):
@@ -641,7 +685,7 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
         dirs = _criu_cgroup_dirs(None if mgr is None else mgr.to_state(),
                                  only=None if ignore else CRIU_JOINS)
         if ignore and mgr is not None and not dirs:
-            dirs = list(mgr.paths.values())   # v2: the restored tasks must land there
+            dirs = dict(mgr.paths)   # v2: the restored tasks must land there
         log = os.path.join(work, "restore.log")
         _debug(rt, cmd)
 
@@ -674,13 +718,12 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
             sc.mount(None, croot, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
         rpc_pid = [0]
         try:
-            # criu swrk waits for our request: it joins the container's cgroups before
-            # restoring anything: memory and blkio by itself through `tasks`, or, with
-            # --manage-cgroups-mode ignore (the restored tasks stay in criu's cgroups), all of
-            # them through cgroup.procs, by us
+            # criu swrk is in the container's cgroups before it restores anything: born
+            # in memory and blkio, or, with --manage-cgroups-mode ignore (the restored
+            # tasks stay in criu's cgroups), moved into all of them through cgroup.procs
             rc = _run_rpc(cmd, send_master if terminal else None, rpc_pid,
-                          join=dirs if ignore else (), self_join=() if ignore else dirs,
-                          on_notify=on_notify)
+                          join=list(dict.fromkeys(dirs.values())) if ignore else (),
+                          born_in=None if ignore else dirs, on_notify=on_notify)
         finally:
             sc.umount2(croot, sc.MNT_DETACH)
         pid = rpc_pid[0]

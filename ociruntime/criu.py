@@ -108,12 +108,17 @@ def version_str(v):
 def require(explicit=None, cache_dir=None):
     """(path, version) of a usable criu, or a one-line error."""
     path = find_criu(explicit)
+    return path, check_version(path, cache_dir)
+
+
+def check_version(path, cache_dir=None):
+    """The version of the criu at ``path`` if it is recent enough, else a one-line error."""
     v = criu_version(path, cache_dir)
     if v[:2] < MIN_VERSION:
         raise CriuError(f"criu {path} is version {version_str(v)}; ocirun needs >= "
                         f"{version_str(MIN_VERSION)} (this kernel needs CRIU 4.1's vDSO fix): "
                         "run tools/criu/install.sh or pass --criu PATH")
-    return path, v
+    return v
 
 
 def annotations():

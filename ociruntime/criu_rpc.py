@@ -172,13 +172,13 @@ _BOOLS = {"--leave-running": 3, "--ext-unix-sk": 4, "--tcp-established": 5,
 
 
 # ------------------------------------------------------------------------------ swrk
-def run(argv, preexec=None, on_pts_master=None, on_started=None, on_notify=None):
+def run(argv, join=(), on_pts_master=None, on_started=None, on_notify=None):
     """Run the request over ``criu swrk``. Returns the restored pid (restore) or 0; raises
-    CriuError(errmsg) when CRIU reports failure. ``on_pts_master(fd)`` gets the new master;
-    ``on_started(pid)`` runs once criu is forked, before the request is sent;
-    ``on_notify(script, pid)`` at each of CRIU's notifications (an exception there stops
-    the restore: criu gets no answer)."""
-    w = Swrk(argv[0], from_argv(argv)[4], preexec)
+    CriuError(errmsg) when CRIU reports failure. ``join``: as for Swrk; ``on_pts_master(fd)``
+    gets the new master; ``on_started(pid)`` runs once criu is started, before the request
+    is sent; ``on_notify(script, pid)`` at each of CRIU's notifications (an exception there
+    stops the restore: criu gets no answer)."""
+    w = Swrk(argv[0], from_argv(argv)[4], join)
     try:
         if on_started is not None:
             on_started(w.pid)
@@ -188,45 +188,41 @@ def run(argv, preexec=None, on_pts_master=None, on_started=None, on_notify=None)
 
 
 class Swrk:
-    """A ``criu swrk`` process, started before its request is ready: checkpoint forks it
-    first and describes the container while CRIU starts (exec, dynamic linking, its own
-    set-up: ~3-5 ms here that would otherwise add to the runtime's overhead). ``fds``: our
-    fds CRIU inherits (--inherit-fd, --status-fd); ``quiet``: its stdin and stdout are
-    /dev/null and its stderr a memory file (what it says before its log exists, e.g. about
-    a bad config file: ``stderr_line()``). ``close()`` ends it (EOF on its socket) and reaps
-    it."""
+    """A ``criu swrk`` process, started before its request is ready: checkpoint starts it
+    first and describes the container while CRIU starts (exec, dynamic linking: ~3 ms that
+    would otherwise add to the runtime's overhead). It is spawned (vfork + exec: no copy of
+    this interpreter, no Python code in the child, which cost 1-4 ms before exec), so what
+    the child must be is arranged around the spawn: ``join`` ({v1 controller: directory}):
+    criu is born in these cgroups (see ``_born_in``); ``fds``: our fds CRIU inherits
+    (--inherit-fd, --status-fd); ``quiet``: its stdin and stdout are /dev/null and its
+    stderr a memory file (what it says before its log exists, e.g. about a bad config file:
+    ``stderr_line()``). ``close()`` ends it (EOF on its socket) and reaps it."""
 
-    def __init__(self, criu, fds=(), preexec=None, quiet=False):
+    def __init__(self, criu, fds=(), join=None, quiet=False):
         import _socket
         self.criu = criu
         self.err_fd = os.memfd_create("criu-stderr", os.MFD_CLOEXEC) if quiet else -1
         self.sock, child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         try:
-            pid = os.fork()
-        except OSError:
+            c = child.fileno()
+            os.set_inheritable(c, True)
+            for fd in fds:
+                if fd > 2:
+                    os.set_inheritable(fd, True)
+            acts = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDWR, 0),
+                    (os.POSIX_SPAWN_DUP2, 0, 1),
+                    (os.POSIX_SPAWN_DUP2, self.err_fd, 2)] if quiet else None
+            with _born_in(join):
+                self.pid = os.posix_spawn(criu, [criu, "swrk", str(c)], os.environ,
+                                          file_actions=acts)
+        except OSError as e:
             self.sock.close()
+            self.sock = None
+            if self.err_fd >= 0:
+                os.close(self.err_fd)
+            raise CriuError(f"cannot start {criu}: {e.strerror}") from None
+        finally:
             child.close()
-            raise
-        if pid == 0:
-            try:
-                self.sock.close()
-                if quiet:
-                    null = os.open("/dev/null", os.O_RDWR)
-                    os.dup2(null, 0)
-                    os.dup2(null, 1)
-                    os.dup2(self.err_fd, 2)
-                c = child.fileno()
-                os.set_inheritable(c, True)
-                for fd in fds:
-                    if fd > 2:
-                        os.set_inheritable(fd, True)
-                if preexec is not None:
-                    preexec()
-                os.execv(criu, [criu, "swrk", str(c)])
-            finally:
-                os._exit(127)
-        child.close()
-        self.pid = pid
 
     def call(self, argv, on_pts_master=None, on_sent=None, on_notify=None):
         """Send the request ``argv`` describes; returns as ``run`` does. ``on_sent()`` runs
@@ -313,3 +309,66 @@ class Swrk:
                 continue
             except ChildProcessError:
                 break
+
+
+class _born_in:
+    """``with _born_in({controller: dir}):`` this process is in those v1 cgroups, and back in
+    its own afterwards: what it spawns meanwhile is born there. CRIU works in the container's
+    memory and blkio cgroups (checkpoint.CRIU_JOINS) and a vfork child cannot move itself
+    before exec. Each move writes "0" to ``tasks``: it moves the calling thread (this process
+    has one) without the kernel's threadgroup lock, whose first use after a quiet spell waits
+    ~10 ms for an RCU grace period (a ``cgroup.procs`` write, or another task's pid, takes
+    it). The way back is this process's own cgroup (/proc/self/cgroup) under the mount of
+    the hierarchy, found by walking up from the target while st_dev stays the same; a
+    hierarchy whose way back cannot be found is not joined."""
+
+    def __init__(self, join):
+        self.moves = []
+        if not join:
+            return
+        own = {}
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                _n, ctrls, rel = line.rstrip("\n").split(":", 2)
+                for ctrl in ctrls.split(","):
+                    own[ctrl] = rel
+        for ctrl, d in join.items():
+            rel = own.get(ctrl)
+            if rel is None:
+                continue
+            back = _hierarchy_mount(d) + ("" if rel == "/" else rel)
+            if os.path.isdir(back) and os.path.normpath(back) != os.path.normpath(d):
+                self.moves.append((d + "/tasks", back + "/tasks"))
+
+    def __enter__(self):
+        self.entered = []
+        for into, back in self.moves:
+            try:
+                _write0(into)
+            except OSError:   # criu then works in our cgroup there: slower, not wrong
+                continue
+            self.entered.append(back)
+        return self
+
+    def __exit__(self, *exc):
+        for back in self.entered:
+            _write0(back)
+
+
+def _write0(tasks):
+    fd = os.open(tasks, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, b"0")
+    finally:
+        os.close(fd)
+
+
+def _hierarchy_mount(d):
+    """The mount point of the cgroup hierarchy directory ``d`` belongs to."""
+    d = os.path.normpath(d)
+    dev = os.stat(d).st_dev
+    while True:
+        up = os.path.dirname(d)
+        if up == d or os.stat(up).st_dev != dev:
+            return d
+        d = up

@@ -25,7 +25,7 @@ def snapshot():
 def repair(snap):
     """Reconfigure cgroup2 back to ``snap``'s flags if they changed; True if it did. A failure
     is not the caller's (criu's job succeeded or failed on its own): it is returned as False."""
-    if snap is None:
+    if snap is None or not snap[1]:   # no flags to lose: a bare mount sets none
         return False
     now = snapshot()
     if now is None or set(now[1]) == set(snap[1]):

@@ -1,4 +1,5 @@
 """ocirun checkpoint / restore with a real CRIU on this host (docs/checkpoint.md)."""
+import json
 import os
 import subprocess
 import sys
@@ -668,3 +669,39 @@ def test_checkpoint_of_a_container_at_its_pids_limit(ocirun, make_bundle, tmp_pa
     assert ocirun.state("criu-pids")["status"] == "running"
     assert os.path.exists(tmp_path / "img" / "inventory.img")
     ocirun.ok("delete", "--force", "criu-pids")
+
+
+def test_criu_is_born_in_the_containers_memory_and_blkio_cgroups(ocirun, make_bundle, tmp_path,
+                                                                  criu):
+    """criu swrk is spawned (vfork + exec) while this process visits the container's v1
+    memory and blkio cgroups through ``tasks``: criu starts there, this process is back in
+    its own cgroups afterwards (else delete could not remove the container's), and
+    criu's other hierarchies stay the caller's (pids: the limit test above)."""
+    from ociruntime import checkpoint, criu_rpc
+    b = make_bundle(args=["sleep", "60"])
+    Piped(ocirun, tmp_path, "run", "-d", "-b", b.path, "criu-born").check().close()
+    try:
+        assert ocirun.state("criu-born")["status"] == "running"
+        with open(os.path.join(ocirun.root, "criu-born", "state.json")) as f:
+            cg = json.load(f)["cgroup"]
+        if cg.get("mode") == "v2":
+            pytest.skip("pure cgroup v2 host: criu joins no cgroup of the container")
+        join = checkpoint._criu_cgroup_dirs(cg, only=checkpoint.CRIU_JOINS)
+        assert set(join) == {"memory", "blkio"} & set(cg["paths"])
+
+        def rows(pid):
+            with open(f"/proc/{pid}/cgroup") as f:
+                return {c: rel for _n, cs, rel in
+                        (ln.rstrip("\n").split(":", 2) for ln in f) for c in cs.split(",")}
+        mine = rows("self")
+        w = criu_rpc.Swrk(criu, join=join, quiet=True)
+        try:
+            theirs = rows(w.pid)
+        finally:
+            w.close()
+        assert rows("self") == mine
+        for ctrl, d in join.items():
+            assert d.endswith(theirs[ctrl]) and theirs[ctrl] != mine[ctrl], (ctrl, theirs)
+        assert theirs["pids"] == mine["pids"]
+    finally:
+        ocirun.ok("delete", "--force", "criu-born")
