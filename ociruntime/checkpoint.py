@@ -21,7 +21,7 @@ class CheckpointOpts:
     __slots__ = ("image_path", "work_path", "parent_path", "leave_running", "tcp_established",
                  "ext_unix_sk", "shell_job", "file_locks", "pre_dump", "page_server",
                  "manage_cgroups_mode", "empty_ns", "auto_dedup", "lazy_pages", "status_fd",
-                 "lsm_profile", "lsm_mount_context", "criu")
+                 "lsm_profile", "lsm_mount_context", "criu", "swrk")
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -288,27 +288,30 @@ def _config_args(annotations):
 
 def checkpoint(rt, cid, o):
     """Dump ``cid`` with CRIU into o.image_path; unless --leave-running or --pre-dump, the
-    container is then deleted (as runc). criu is started as soon as the container is known
-    to be running and described while it starts (docs/checkpoint.md, "Speed")."""
+    container is then deleted (as runc). criu is started first and described to while it
+    starts: ``o.swrk`` is one the caller started even earlier (the CLI does, before the
+    runtime's modules are imported: criu_rpc.start_dump), else it is started as soon as
+    the container is known to be running (docs/checkpoint.md, "Speed")."""
     from . import criu_rpc
     from .state import Container
-    criu = find_criu(o.criu)
-    c = Container.load(rt.root, cid, lock=True)
+    swrk, o.swrk = o.swrk, None      # ours to end from here on
     what = "pre-dump" if o.pre_dump else "dump"
-    swrk = None
+    c = None
     flags = []
     try:
+        criu = swrk.criu if swrk is not None else find_criu(o.criu)
+        c = Container.load(rt.root, cid, lock=True)
         st = c.status()
         if st not in ("running", "paused"):
             raise StateError("container not running" if st != "created" else
                              "cannot checkpoint a container that is not running (created)")
         d = c.data
-        pass_fds = (o.status_fd,) if o.lazy_pages and o.status_fd is not None and \
-            o.status_fd >= 0 else ()
-        # criu starts now (exec, ~20 shared libraries: ~3 ms) and waits for its request
-        # while its version is checked and the container described
-        dirs = _criu_cgroup_dirs(d.get("cgroup"), only=CRIU_JOINS)
-        swrk = criu_rpc.Swrk(criu, pass_fds, join=dirs, quiet=True)
+        if swrk is None:
+            pass_fds = (o.status_fd,) if o.lazy_pages and o.status_fd is not None and \
+                o.status_fd >= 0 else ()
+            swrk = criu_rpc.Swrk(criu, pass_fds, quiet=True,
+                                 join=criu_rpc.criu_cgroups(d.get("cgroup"),
+                                                            only=criu_rpc.CRIU_JOINS))
         check_version(criu, rt.root)
         image = os.path.abspath(o.image_path or os.path.join(os.getcwd(), "checkpoint"))
         work = os.path.abspath(o.work_path or image)
@@ -349,7 +352,8 @@ def checkpoint(rt, cid, o):
             swrk.close()
         if flags:
             _repair_flags(flags)
-        c.unlock()
+        if c is not None:
+            c.unlock()
 
 
 def _repair_flags(flags):
@@ -468,34 +472,6 @@ def _pty_name(master):
         return "/dev/console"
 
 
-# v1 controllers criu joins: its work is charged to the container there (the page cache of
-# the images it writes or reads, their I/O), and nothing of the container's limits stops it
-# (in `pids` a container at its limit made criu's forks fail: "fork() failed: Resource
-# temporarily unavailable"; `devices`, `cpuset`, `cpu` would only restrict or slow it).
-# CRIU moves the tasks it restores into their cgroups itself, except with
-# --manage-cgroups-mode ignore: then criu joins every hierarchy, the tasks inherit them
-CRIU_JOINS = ("memory", "blkio")
-
-
-def _criu_cgroup_dirs(state, only=None):
-    """{controller: directory} of the container's cgroups criu itself works in: the page
-    cache of the images it writes and the memory it restores are the container's, not the
-    caller's (a busy caller cgroup made a 512 MiB dump 2-3x slower here). Never a freezer
-    that is or may become frozen with criu in it. ``only``: these v1 controllers, else all
-    (restore with --manage-cgroups-mode ignore: the restored tasks stay in criu's cgroups).
-    ``state``: the cgroup manager's ``to_state()``, read directly (checkpoint does not
-    import the managers before criu starts)."""
-    if not state or state.get("mode") == "v2":
-        # pure v2: one cgroup for everything; CRIU then takes the container's tasks for
-        # part of its own cgroup set and does not dump it ("No set 1 found" at restore)
-        return {}
-    paths = state.get("paths") or {}
-    if only is not None:
-        return {k: paths[k] for k in only if k in paths}
-    fz = paths.get("freezer")
-    return {k: p for k, p in paths.items() if p != fz}
-
-
 def _enter(dirs, pid=None):
     b = str(pid or os.getpid()).encode()
     for p in dirs:
@@ -577,6 +553,7 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
     """Restore ``cid`` from o.image_path with the bundle's config. Returns 0 (detach; the
     init's pid is in the state and ``pid_file``) or the container's exit status (foreground,
     after deleting the container)."""
+    from . import criu_rpc
     from .api import _cgroup_manager, _write_pid_file, make_cgroup, start_record
     from .config.model import load_bundle
     from .linux import syscalls as sc
@@ -682,8 +659,8 @@ def restore(rt, cid, bundle, o, detach=False, pid_file=None, console_socket=None
         readonly = bool(spec.root.readonly)
 
         ignore = (o.manage_cgroups_mode or "soft") == "ignore"
-        dirs = _criu_cgroup_dirs(None if mgr is None else mgr.to_state(),
-                                 only=None if ignore else CRIU_JOINS)
+        dirs = criu_rpc.criu_cgroups(None if mgr is None else mgr.to_state(),
+                                 only=None if ignore else criu_rpc.CRIU_JOINS)
         if ignore and mgr is not None and not dirs:
             dirs = dict(mgr.paths)   # v2: the restored tasks must land there
         log = os.path.join(work, "restore.log")

@@ -137,9 +137,9 @@ def do_features(ctx, v, pos):
     _jsonout(features())
 
 
-def _criu_opts(ctx, v):
+def _criu_opts(ctx, v, swrk=None):
     from ..checkpoint import CheckpointOpts
-    return CheckpointOpts(criu=ctx.g.get("criu") or None, **{
+    return CheckpointOpts(criu=ctx.g.get("criu") or None, swrk=swrk, **{
         k: v[k] for k in CheckpointOpts.__slots__ if k in v})
 
 
@@ -158,7 +158,17 @@ def _resources(name):
 
 
 def do_checkpoint(ctx, v, pos):
-    ctx.rt.checkpoint(pos[0], _criu_opts(ctx, v))
+    # criu starts before the runtime's modules are imported: its start-up overlaps them
+    swrk = None
+    if sys.platform.startswith("linux") and not v["lazy_pages"]:
+        from ..criu_rpc import start_dump
+        from ..state import DEFAULT_ROOT
+        swrk = start_dump(ctx.g.get("criu") or None, ctx.g["root"] or DEFAULT_ROOT, pos[0])
+    try:
+        ctx.rt.checkpoint(pos[0], _criu_opts(ctx, v, swrk))
+    finally:
+        if swrk is not None:
+            swrk.close()    # checkpoint ends it; this is for a failure before that
 
 
 def do_restore(ctx, v, pos):

@@ -677,7 +677,7 @@ def test_criu_is_born_in_the_containers_memory_and_blkio_cgroups(ocirun, make_bu
     memory and blkio cgroups through ``tasks``: criu starts there, this process is back in
     its own cgroups afterwards (else delete could not remove the container's), and
     criu's other hierarchies stay the caller's (pids: the limit test above)."""
-    from ociruntime import checkpoint, criu_rpc
+    from ociruntime import criu_rpc
     b = make_bundle(args=["sleep", "60"])
     Piped(ocirun, tmp_path, "run", "-d", "-b", b.path, "criu-born").check().close()
     try:
@@ -686,7 +686,7 @@ def test_criu_is_born_in_the_containers_memory_and_blkio_cgroups(ocirun, make_bu
             cg = json.load(f)["cgroup"]
         if cg.get("mode") == "v2":
             pytest.skip("pure cgroup v2 host: criu joins no cgroup of the container")
-        join = checkpoint._criu_cgroup_dirs(cg, only=checkpoint.CRIU_JOINS)
+        join = criu_rpc.criu_cgroups(cg, only=criu_rpc.CRIU_JOINS)
         assert set(join) == {"memory", "blkio"} & set(cg["paths"])
 
         def rows(pid):
