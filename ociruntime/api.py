@@ -7,7 +7,7 @@
     print(rt.state("web")["status"])
     rt.kill("web", "TERM"); rt.wait("web"); rt.delete("web")
 """
-import os
+from . import osfast as os
 import _signal as signal
 
 from .errors import (ConfigError, ContainerNotFound, NoSuchProcess, OciError, StateError,

@@ -1,10 +1,10 @@
 """Which CRIU binary ocirun drives, and its version.
 
-Order: ``ocirun --criu PATH`` (exported to ``OCIRUN_CRIU`` by the CLI) or ``OCIRUN_CRIU``,
+Order: ``ocirun --criu PATH`` (the API: ``criu=``/``explicit``), then ``OCIRUN_CRIU``,
 then the project's own build (``build/criu/criu``, from ``tools/criu/install.sh``), then
 ``criu`` on PATH. The one found must be at least ``MIN_VERSION``: older CRIU cannot dump on
 kernels >= 6.13 (the vDSO moved; fixed in CRIU 4.1). See docs/checkpoint.md."""
-import os
+from . import osfast as os
 
 from .errors import OciError
 
@@ -21,7 +21,7 @@ class CriuError(OciError):
 
 def find_criu(explicit=None):
     """Absolute path of the criu binary to use (not checked for version)."""
-    want = explicit or os.environ.get(ENV) or ""
+    want = explicit or os.getenv(ENV) or ""
     if want:
         if "/" not in want:
             p = _which(want)
@@ -41,7 +41,7 @@ def find_criu(explicit=None):
 
 
 def _which(name):
-    for d in (os.environ.get("PATH") or "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+    for d in (os.getenv("PATH") or "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
               "/sbin:/bin").split(":"):
         p = os.path.join(d or ".", name)
         if os.path.isfile(p) and os.access(p, os.X_OK):
@@ -121,10 +121,10 @@ def check_version(path, cache_dir=None):
     return v
 
 
-def annotations():
+def annotations(explicit=None):
     """For ``ocirun features``: the chosen criu's path and version, if any."""
     try:
-        path = find_criu()
+        path = find_criu(explicit)
         return {"org.criu.version": version_str(criu_version(path)), "org.criu.path": path}
     except OciError:
         return {}

@@ -8,7 +8,7 @@ The requests are built from the same argv the CLI path uses (``from_argv``), so 
 describe the container to CRIU identically. Protocol buffers are encoded by hand: the few
 fields of images/rpc.proto that ocirun sets (field numbers below, from CRIU 4.1's rpc.proto).
 """
-import os
+from . import osfast as os
 
 from .criu import CriuError
 
@@ -262,7 +262,7 @@ class Swrk:
                     (os.POSIX_SPAWN_DUP2, 0, 1),
                     (os.POSIX_SPAWN_DUP2, self.err_fd, 2)] if quiet else None
             with _born_in(join):
-                self.pid = os.posix_spawn(criu, [criu, "swrk", str(c)], os.environ,
+                self.pid = os.posix_spawn(criu, [criu, "swrk", str(c)], os.exec_environ(),
                                           file_actions=acts)
         except OSError as e:
             self.sock.close()

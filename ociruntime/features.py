@@ -21,7 +21,8 @@ def _kernel_at_least(major, minor):
         return False
 
 
-def features():
+def features(criu=None):
+    """``criu``: the binary ``ocirun --criu`` names (else OCIRUN_CRIU, the build, PATH)."""
     seccomp = _optional("linux.seccomp") or {"enabled": False}
     rootfs_opts = _optional("linux.mountopts", "known_options")
     doc = {
@@ -50,9 +51,10 @@ def features():
         },
         "potentiallyUnsafeConfigAnnotations": [],
     }
-    criu = _optional("criu", "annotations")
-    if criu:
-        doc["annotations"].update(criu)
+    from .criu import annotations
+    ann = annotations(criu)
+    if ann:
+        doc["annotations"].update(ann)
     handlers = _optional("executors", "handlers")
     if handlers:
         doc["annotations"]["run.oci.handler"] = ",".join(handlers)

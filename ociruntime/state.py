@@ -2,7 +2,7 @@
 per-container lock (flock on the directory), and the status rules of the runtime-spec:
 creating → created → running → stopped (+ paused)."""
 import errno
-import os
+from . import osfast as os
 import time
 
 from . import jsonfast

@@ -1,5 +1,5 @@
 """The command table: each command's flags (runc's, flag for flag) and the library call."""
-import os
+from .. import osfast as os
 import sys
 
 from ..errors import OciError
@@ -134,7 +134,7 @@ def do_features(ctx, v, pos):
         _jsonout(ctx.rt.features())
         return
     from ..features import features
-    _jsonout(features())
+    _jsonout(features(criu=ctx.g.get("criu") or None))
 
 
 def _criu_opts(ctx, v, swrk=None):

@@ -1,7 +1,7 @@
 """``ocirun``: global flags, then the command, then its flags, the container ID last.
 Exit status 0 on success, 1 on any failure; errors are one line on stderr, or JSON lines in
 ``--log`` with ``--log-format json`` (the shim reports the last ``error`` line)."""
-import os
+from .. import osfast as os
 import sys
 
 from .. import __version__
@@ -98,8 +98,6 @@ def main(argv=None):
                                  'container id')
             raise UsageError(f'"ocirun {name}" takes {cmd.args or "no arguments"}; '
                              f"got {len(pos)} argument(s)")
-        if g["criu"]:
-            os.environ["OCIRUN_CRIU"] = g["criu"]
         rc = cmd.func(Ctx(g), vals, pos)
         return rc or 0
     except OciError as e:

@@ -7,7 +7,7 @@ children): ``go``, ``userns``, ``cgjoin bridge|init``, ``hooks``, ``pid N``, ``r
 ``error MSG``. ``cgjoin``: write that process's pid to the cgroup, then ``go`` (the init
 joins late, so the runtime's pages it copies during setup are not charged to the container).
 """
-import os
+from .. import osfast as os
 import _signal as signal
 import time
 

@@ -463,7 +463,8 @@ def test_kill_all_freezes_while_signalling(env, monkeypatch):
     def spy(pid, sig):
         seen.append(m.is_frozen())
         real_kill(pid, sig)
-    monkeypatch.setattr(os, "kill", spy)
+    from ociruntime.linux.cgroups import fs
+    monkeypatch.setattr(fs.os, "kill", spy)    # ociruntime.osfast
     m.kill_all(signal.SIGTERM)
     monkeypatch.undo()
     assert seen == [True, True]

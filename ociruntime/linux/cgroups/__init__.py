@@ -6,7 +6,7 @@ pure v2, chosen at run time. The runtime uses three names from here:
 - ``from_state(d)`` -> Manager, from ``manager.to_state()`` kept in state.json (no scans).
 
 See docs/cgroups.md for the Manager methods and the cgroupsPath rules."""
-import os
+from ... import osfast as os
 
 from ...errors import Unsupported
 from .fs import CgroupError, Manager  # noqa: F401  (Manager.from_state(d) rebuilds any manager)

@@ -1,5 +1,5 @@
 """Small file helpers for cgroupfs and the Manager base class shared by v1 and v2."""
-import os
+from ... import osfast as os
 
 from ...errors import OciError, SetupError
 

@@ -2,7 +2,7 @@
 /sys/fs/cgroup/unified): like runc it creates the container's cgroup in every v1 hierarchy
 and in the unified one, writes limits into the v1 controllers and, in hybrid mode, uses the
 unified cgroup for cgroup.kill and ``unified`` keys of controllers that live there."""
-import os
+from ... import osfast as os
 
 from ...errors import ConfigError, Unsupported
 from . import fs

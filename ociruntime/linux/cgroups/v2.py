@@ -1,7 +1,7 @@
 """cgroup v2 manager: one directory; controllers are enabled top-down in the ancestors'
 cgroup.subtree_control (pure v2 only: in hybrid mode the unified mount root is shared with
 the host and is left alone); device rules become a BPF program."""
-import os
+from ... import osfast as os
 
 from ...errors import ConfigError, Unsupported
 from . import fs

@@ -1,0 +1,159 @@
+"""``os`` without importing ``os``, for the modules every short command loads.
+
+Importing ``os`` costs 6.4 M instructions here (4 M of them its ``_collections_abc``: two
+dozen abstract base classes), against 27.7 M for the whole interpreter's start: 18% of an
+``ocirun state``, and time a checkpoint's criu spends waiting to be spawned. ``os``
+itself is ``posix`` plus pure-Python extras. The hot-path modules import this module as
+``os``: it is ``posix``'s functions and constants, ``getenv``, and the ``path``
+functions they call (same results as ``posixpath`` for str and path-like arguments).
+Any other name (``environ``, ``makedirs``, ``path.normpath``, ...) is looked up in the
+real ``os`` (or ``posixpath``) on first use: that path pays for the import, the others do
+not. ``tests/unit/test_osfast.py`` holds the two to the same results;
+``tests/linux/test_hotpath_imports.py`` checks that ``start``, ``state``, ``list``,
+``kill`` and ``delete`` never import ``os``.
+"""
+import posix as _posix
+from posix import *  # noqa: F401,F403 - what os re-exports from posix
+
+del environ  # noqa: F821 - posix's is bytes -> bytes; ``os.environ`` (str) comes from os
+_exit = _posix._exit
+_fspath = _posix.fspath
+
+
+def __getattr__(name):
+    import os
+    return getattr(os, name)
+
+
+def getenv(key, default=None):
+    """``os.getenv`` for str keys, from the process's initial environment (what os.environ
+    starts from; this runtime changes its environment only through os.environ itself)."""
+    if "os" in _sys_modules:      # os.environ may have been changed since start-up
+        return _sys_modules["os"].environ.get(key, default)
+    v = _posix.environ.get(key.encode("utf-8", "surrogateescape"))
+    return default if v is None else v.decode("utf-8", "surrogateescape")
+
+
+def exec_environ():
+    """The environment to hand to ``posix_spawn``/``execve``: os.environ once os is loaded
+    (it may have been changed), else the process's own (bytes, as posix takes it)."""
+    m = _sys_modules.get("os")
+    return m.environ if m is not None else _posix.environ
+
+
+def _posixpath(name):
+    import posixpath
+    return getattr(posixpath, name)
+
+
+class _Path:
+    """``os.path``: join, dirname, basename, normpath, abspath, exists, isdir, isfile,
+    islink here, for str and path-like arguments; bytes and every other function go to
+    posixpath."""
+
+    @staticmethod
+    def join(a, *p):
+        path = _fspath(a)
+        if type(path) is not str:
+            return _posixpath("join")(a, *p)
+        for b in p:
+            b = _fspath(b)
+            if b.startswith("/"):
+                path = b
+            elif not path or path.endswith("/"):
+                path += b
+            else:
+                path += "/" + b
+        return path
+
+    @staticmethod
+    def dirname(p):
+        p = _fspath(p)
+        if type(p) is not str:
+            return _posixpath("dirname")(p)
+        i = p.rfind("/") + 1
+        head = p[:i]
+        if head and head != "/" * len(head):
+            head = head.rstrip("/")
+        return head
+
+    @staticmethod
+    def basename(p):
+        p = _fspath(p)
+        if type(p) is not str:
+            return _posixpath("basename")(p)
+        return p[p.rfind("/") + 1:]
+
+    @staticmethod
+    def normpath(p):
+        """Lexically: no "." or empty components, ".." folded into its parent (never above
+        "/"), one leading "/" (exactly two are kept, as POSIX leaves them to the
+        implementation), "." for nothing."""
+        p = _fspath(p)
+        if type(p) is not str:
+            return _posixpath("normpath")(p)
+        if not p:
+            return "."
+        lead = len(p) - len(p.lstrip("/"))
+        lead = 2 if lead == 2 else min(lead, 1)
+        parts = []
+        for c in p.split("/"):
+            if c == "" or c == ".":
+                continue
+            if c == "..":
+                if parts and parts[-1] != "..":
+                    parts.pop()
+                    continue
+                if lead:
+                    continue
+            parts.append(c)
+        return ("/" * lead + "/".join(parts)) or "."
+
+    @classmethod
+    def abspath(cls, p):
+        p = _fspath(p)
+        if type(p) is not str:
+            return _posixpath("abspath")(p)
+        if not p.startswith("/"):
+            p = cls.join(_posix.getcwd(), p)
+        return cls.normpath(p)
+
+    @staticmethod
+    def isabs(p):
+        p = _fspath(p)
+        if type(p) is not str:
+            return _posixpath("isabs")(p)
+        return p.startswith("/")
+
+    @staticmethod
+    def _mode(p, follow=True):
+        try:
+            return _posix.stat(p, follow_symlinks=follow).st_mode
+        except (OSError, ValueError):
+            return None
+
+    @classmethod
+    def exists(cls, p):
+        return cls._mode(p) is not None
+
+    @classmethod
+    def isdir(cls, p):
+        m = cls._mode(p)
+        return m is not None and m & 0o170000 == 0o040000
+
+    @classmethod
+    def isfile(cls, p):
+        m = cls._mode(p)
+        return m is not None and m & 0o170000 == 0o100000
+
+    @classmethod
+    def islink(cls, p):
+        m = cls._mode(p, follow=False)
+        return m is not None and m & 0o170000 == 0o120000
+
+    def __getattr__(self, name):
+        return _posixpath(name)
+
+
+path = _Path()
+_sys_modules = __import__("sys").modules
