@@ -5,7 +5,7 @@ mounts, masked files, device binds), the cgroup (created by ocirun with the conf
 before restore, tasks re-rooted into it with ``--cgroup-root``), the init's inherited stdio
 (``descriptors.json`` in the image directory: ``--external`` at dump, ``--inherit-fd`` at
 restore, so a shim's new pipes/fifos replace the old ones) and the container's state entry."""
-import os
+from . import osfast as os
 
 from .criu import CriuError, check_version, config_file, find_criu, require
 from .errors import ConfigError, OciError, StateError

@@ -385,7 +385,10 @@ class _born_in:
             rel = own.get(ctrl)
             if rel is None:
                 continue
-            back = _hierarchy_mount(d) + ("" if rel == "/" else rel)
+            try:
+                back = _hierarchy_mount(d) + ("" if rel == "/" else rel)
+            except OSError:       # gone (the container is being deleted): nothing to join
+                continue
             if os.path.isdir(back) and os.path.normpath(back) != os.path.normpath(d):
                 self.moves.append((d + "/tasks", back + "/tasks"))
 

@@ -4,8 +4,8 @@ Importing ``os`` costs 6.4 M instructions here (4 M of them its ``_collections_a
 dozen abstract base classes), against 27.7 M for the whole interpreter's start: 18% of an
 ``ocirun state``, and time a checkpoint's criu spends waiting to be spawned. ``os``
 itself is ``posix`` plus pure-Python extras. The hot-path modules import this module as
-``os``: it is ``posix``'s functions and constants, ``getenv``, and the ``path``
-functions they call (same results as ``posixpath`` for str and path-like arguments).
+``os``: it is ``posix``'s functions and constants, ``getenv``, ``makedirs``, and the
+``path`` functions they call (same results as ``posixpath`` for str and path-like arguments).
 Any other name (``environ``, ``makedirs``, ``path.normpath``, ...) is looked up in the
 real ``os`` (or ``posixpath``) on first use: that path pays for the import, the others do
 not. ``tests/unit/test_osfast.py`` holds the two to the same results;
@@ -32,6 +32,27 @@ def getenv(key, default=None):
         return _sys_modules["os"].environ.get(key, default)
     v = _posix.environ.get(key.encode("utf-8", "surrogateescape"))
     return default if v is None else v.decode("utf-8", "surrogateescape")
+
+
+def makedirs(name, mode=0o777, exist_ok=False):
+    """``os.makedirs`` for str paths: the missing parents (mode 0o777 less the umask), then
+    ``name`` with ``mode``; an existing ``name`` is an error unless ``exist_ok`` and it is
+    a directory."""
+    name = _fspath(name)
+    if type(name) is not str:
+        import os
+        return os.makedirs(name, mode, exist_ok)
+    parent = path.dirname(name.rstrip("/"))
+    if parent and parent != name and not path.exists(parent):
+        try:
+            makedirs(parent, exist_ok=True)
+        except FileExistsError:      # made meanwhile by someone else
+            pass
+    try:
+        _posix.mkdir(name, mode)
+    except OSError:
+        if not exist_ok or not path.isdir(name):
+            raise
 
 
 def exec_environ():

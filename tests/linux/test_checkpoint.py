@@ -703,5 +703,11 @@ def test_criu_is_born_in_the_containers_memory_and_blkio_cgroups(ocirun, make_bu
         for ctrl, d in join.items():
             assert d.endswith(theirs[ctrl]) and theirs[ctrl] != mine[ctrl], (ctrl, theirs)
         assert theirs["pids"] == mine["pids"]
+        # a directory that is gone (a container being deleted) is not joined, not an error
+        w = criu_rpc.Swrk(criu, join={"memory": join["memory"] + "-gone"}, quiet=True)
+        try:
+            assert rows(w.pid)["memory"] == mine["memory"]
+        finally:
+            w.close()
     finally:
         ocirun.ok("delete", "--force", "criu-born")

@@ -45,7 +45,7 @@ def test_posix_names_are_os_names_and_the_rest_comes_from_os():
                  "posix_spawn", "O_CLOEXEC", "O_PATH", "WNOHANG", "X_OK", "_exit",
                  "pidfd_open", "memfd_create"):
         assert getattr(osfast, name) is getattr(os, name), name
-    assert osfast.makedirs is os.makedirs and osfast.environ is os.environ
+    assert osfast.removedirs is os.removedirs and osfast.environ is os.environ
     assert osfast.path.relpath is posixpath.relpath
 
 
@@ -71,3 +71,18 @@ def test_without_os_loaded():
                        text=True, env={"OSFAST_TEST": "x\u00e9", "PATH": "/usr/bin:/bin"})
     assert p.returncode == 0, p.stderr
     assert p.stdout.split("\n")[:2] == ["x\u00e9 d a/b False dict", "True True"]
+
+
+def test_makedirs(tmp_path):
+    osfast.makedirs(str(tmp_path / "a/b/c"), 0o700)
+    assert (tmp_path / "a/b/c").is_dir() and (tmp_path / "a/b/c").stat().st_mode & 0o777 == 0o700
+    osfast.makedirs(str(tmp_path / "a/b/c/"), exist_ok=True)
+    with pytest.raises(FileExistsError):
+        osfast.makedirs(str(tmp_path / "a/b"))
+    (tmp_path / "f").write_text("")
+    with pytest.raises(FileExistsError):
+        osfast.makedirs(str(tmp_path / "f"), exist_ok=True)
+    with pytest.raises(NotADirectoryError):
+        osfast.makedirs(str(tmp_path / "f/x"))
+    with pytest.raises(NotADirectoryError):
+        os.makedirs(str(tmp_path / "f/x"))
