@@ -18,6 +18,7 @@ from posix import *  # noqa: F401,F403 - what os re-exports from posix
 del environ  # noqa: F821 - posix's is bytes -> bytes; ``os.environ`` (str) comes from os
 _exit = _posix._exit
 _fspath = _posix.fspath
+SEEK_SET, SEEK_CUR, SEEK_END = 0, 1, 2
 
 
 def __getattr__(name):

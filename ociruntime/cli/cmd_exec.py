@@ -18,7 +18,7 @@ def do_exec(ctx, v, pos):
             _send_pidfd(v["pidfd_socket"], r)
         r = 0
     # done: skip the interpreter's teardown (module and object finalization, ~1-3 ms)
-    import os
+    from .. import osfast as os
     import sys
     sys.stdout.flush()
     sys.stderr.flush()

@@ -1,7 +1,7 @@
 """config.json → a typed, validated ``Spec``, once. Every error names the JSON path of the bad
 field; nothing downstream reads raw dicts. Sections owned by a concern module are parsed by that
 module (``seccomp.parse``, ``cgroups.parse_resources``) — imported only when present."""
-import os
+from .. import osfast as os
 
 from ..errors import ConfigError, OciError
 from .reader import Obj

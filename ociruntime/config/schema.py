@@ -6,7 +6,7 @@ JSON Schema for runtime-spec 1.3; see docs/config-schema.md). Never on the hot p
 style of ``ociruntime.config.reader`` errors (``process.user.uid: must be >= 0``), sorted by
 path; an empty list means the document conforms.
 """
-import os
+from .. import osfast as os
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 SCHEMA_PATHS = (

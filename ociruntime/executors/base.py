@@ -11,7 +11,7 @@ The init calls, in this order (see linux/init.py):
    that itself, right before the program starts.
 3. ``run(spec)`` — the last step; never returns (execve, or ``os._exit(status)``).
 """
-import os
+from .. import osfast as os
 
 
 class Executor:

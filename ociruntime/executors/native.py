@@ -1,5 +1,5 @@
 """The native executor: execve the program, found in the container's PATH (runc's rules)."""
-import os
+from .. import osfast as os
 import stat
 
 from ..errors import ConfigError, SetupError

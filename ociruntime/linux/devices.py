@@ -6,8 +6,7 @@ planted by the image, CVE-2025-31133 / crun CVE-2026-88264) is unlinked from tha
 first. In a user namespace, where mknod is not allowed, the host device is bind-mounted onto
 an empty file instead, after checking with fstat that the host path really is that device.
 """
-import os
-import posixpath
+from .. import osfast as os
 import stat
 
 from ..errors import ConfigError
@@ -55,8 +54,8 @@ def _is(st, d):
 def create(rootfd, d, bind=False):
     """Create device ``d`` (Node-like) inside the rootfs."""
     rel = paths.clean(d.path)
-    parent = paths.mkdir_all(rootfd, posixpath.dirname(rel))
-    name = posixpath.basename(rel)
+    parent = paths.mkdir_all(rootfd, os.path.dirname(rel))
+    name = os.path.basename(rel)
     mode = d.file_mode if d.file_mode is not None else 0o666
     try:
         try:

@@ -27,7 +27,7 @@ the runtime exits (``--detach``), the caller's subreaper's (the shim, conmon).
 
 No host interpreter is reachable from inside: the child is non-dumpable until execve, and
 the runtime process itself never enters the container's pid namespace."""
-import os
+from .. import osfast as os
 
 from ..errors import SetupError, error_line
 from . import syscalls as sc

@@ -13,7 +13,7 @@ Everything needed after pivot_root (modules, shared libraries, the seccomp BPF, 
 plan) is imported or computed before it: the host's interpreter and libraries are gone after.
 The init is non-dumpable from its first instruction (CVE-2016-9962) and closes every fd not on
 the allow-list before the user's program can run (CVE-2024-21626)."""
-import os
+from .. import osfast as os
 import _signal as signal
 
 from ..errors import OciError, SetupError

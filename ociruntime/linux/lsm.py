@@ -1,7 +1,7 @@
 """AppArmor and SELinux labels. Fail closed: a label asked for on a host without that LSM is
 refused before anything is created. Labels are written only through a procfs handle verified
 with fstatfs (CVE-2019-16884, CVE-2025-52881), never through a path string."""
-import os
+from .. import osfast as os
 
 from ..errors import SetupError, Unsupported
 from . import syscalls as sc

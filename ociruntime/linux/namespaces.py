@@ -1,5 +1,5 @@
 """Namespaces: clone flags, joining by path (user first), id maps written by the parent."""
-import os
+from .. import osfast as os
 
 from . import syscalls as sc
 

@@ -7,8 +7,7 @@ are created one component at a time relative to the fd of their parent, with
 ``O_NOFOLLOW``/``O_EXCL``/``RESOLVE_NO_SYMLINKS``, and the result is handed back as an ``O_PATH``
 fd: callers mount onto that fd, never onto a path string (CVE-2021-30465, CVE-2024-45310).
 """
-import os
-import posixpath
+from .. import osfast as os
 import stat
 
 from . import syscalls as sc
@@ -24,7 +23,7 @@ O_PATH_DIR = os.O_PATH | os.O_DIRECTORY
 def clean(path):
     """Lexically cleaned path relative to the rootfs ("" for the root itself); ``..`` cannot
     climb above the root."""
-    p = posixpath.normpath("/" + path)
+    p = os.path.normpath("/" + path)
     return p.lstrip("/")
 
 
@@ -88,8 +87,8 @@ def create_file(rootfd, path, mode=0o644):
     rel = clean(path)
     if not rel:
         raise IsADirectoryError(21, "is the root directory", path)
-    parent = mkdir_all(rootfd, posixpath.dirname(rel))
-    name = posixpath.basename(rel)
+    parent = mkdir_all(rootfd, os.path.dirname(rel))
+    name = os.path.basename(rel)
     try:
         try:
             fd = sc.openat2(parent, name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW,

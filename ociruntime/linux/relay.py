@@ -11,7 +11,7 @@ master itself and relays it to the caller's terminal, as ``docker run -it`` does
   drained. Input that the pty cannot take yet is kept, never blocks output.
 - stdin at EOF that is not a tty sends the terminal's EOF character (^D), as a user would.
 The caller waits for the exit status afterwards."""
-import os
+from .. import osfast as os
 import _signal as signal
 
 from . import syscalls as sc

@@ -12,8 +12,7 @@ attached with ``move_mount`` onto an ``O_PATH`` fd resolved inside the rootfs wi
 ``openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS)`` (``paths``). No mount target is ever a path
 string, so a symlink in the image or a racing rename cannot move a mount outside the rootfs.
 """
-import os
-import posixpath
+from .. import osfast as os
 import stat
 
 from ..errors import ConfigError, SetupError
@@ -477,7 +476,7 @@ def _cgroup_source(cm, own):
             if ctrl and set(ctrl.split(",")) <= opts:
                 path = p
                 break
-    rel = posixpath.relpath(path, cm.root) if path.startswith(cm.root) else "."
+    rel = os.path.relpath(path, cm.root) if path.startswith(cm.root) else "."
     if rel.startswith(".."):
         rel = "."
     return os.path.join(cm.mountpoint, rel)
@@ -531,7 +530,7 @@ def _mount_cgroup(rootfd, m, o, spec, cg):
             _attach(top, tfd, o, m.destination)
             links = []
             for cm in cg:
-                name = posixpath.relpath(cm.mountpoint, "/sys/fs/cgroup")
+                name = os.path.relpath(cm.mountpoint, "/sys/fs/cgroup")
                 if name == "." or "/" in name:
                     continue
                 os.mkdir(name, 0o755, dir_fd=top)

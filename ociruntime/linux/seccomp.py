@@ -24,7 +24,7 @@ one comparison per argument in a rule), so they are OR-ed.
 returns to the runtime, and the runtime passes it on with ``send_to_listener`` (see
 docs/seccomp.md).
 """
-import os
+from .. import osfast as os
 
 from ..errors import ConfigError, SetupError, Unsupported
 

@@ -7,7 +7,7 @@ path)`` on failure so messages name what failed. Syscalls without a glibc wrappe
 Areas add their wrappers in their own section below (keep sections sorted by area).
 """
 from . import ffi
-import os
+from .. import osfast as os
 
 libc = ffi.CDLL("libc.so.6", use_errno=True)
 _syscall = libc.syscall

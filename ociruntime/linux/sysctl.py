@@ -1,6 +1,6 @@
 """linux.sysctl: validation (runc's rules: only namespaced keys) and writing through a procfs
 handle verified with fstatfs == PROC_SUPER_MAGIC (CVE-2019-16884, CVE-2025-52881)."""
-import os
+from .. import osfast as os
 
 from ..errors import ConfigError, SetupError
 from . import syscalls as sc

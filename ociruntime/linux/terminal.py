@@ -3,7 +3,7 @@ socket in exactly one sendmsg with one SCM_RIGHTS fd (payload: the pty's name); 
 becomes stdin/stdout/stderr and the controlling tty. Imported only when process.terminal."""
 import array
 import fcntl
-import os
+from .. import osfast as os
 import socket
 import struct
 import termios

@@ -1,7 +1,7 @@
 """The container user: ``username`` looked up in the container's own /etc/passwd (read after
 pivot_root, never through the host's pwd module), and the uid/gid switch keeping capabilities
 for the capset that follows."""
-import os
+from .. import osfast as os
 
 from ..errors import SetupError
 from . import syscalls as sc

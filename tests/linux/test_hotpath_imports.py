@@ -110,9 +110,9 @@ def test_probe_sees_a_forbidden_import(probe, ocirun):
 
 
 # create, run and exec need a few raw syscalls, but not the ctypes package (~2.5 ms): they go
-# through ociruntime.linux.ffi on _ctypes. Nor json/re/subprocess/enum.
+# through ociruntime.linux.ffi on _ctypes. Nor json/re/subprocess/enum, nor os.
 HEAVY_FORBIDDEN = {"ctypes", "json", "re", "signal", "subprocess", "enum", "argparse",
-                   "typing", "threading", "struct", "ociruntime.linux.seccomp"}
+                   "typing", "threading", "struct", "ociruntime.linux.seccomp"} | SHORT_FORBIDDEN
 
 
 def test_create_run_exec_imports(ocirun, make_bundle, probe):

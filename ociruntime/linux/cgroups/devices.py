@@ -170,7 +170,7 @@ def attach_v2(cgroup_dir, rules):
     """Load the program for ``rules`` and attach it to ``cgroup_dir`` (BPF_F_ALLOW_MULTI),
     then detach the programs that were attached there before (so there is never a moment
     without a filter)."""
-    import os
+    from ... import osfast as os
     from .. import syscalls as sc
     prog = sc.bpf_prog_load_cgroup_device(program(rules))
     dfd = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)

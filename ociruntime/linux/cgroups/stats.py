@@ -1,7 +1,7 @@
 """Container statistics in the shape of runc's ``events --stats`` "data" object (cpu, cpuset,
 memory, pids, blkio, hugetlb, intel_rdt, network_interfaces), compared field by field with
 runc 1.1's output on this host. Zero values that runc omits (``omitempty``) are omitted."""
-import os
+from ... import osfast as os
 
 from .fs import read_int, read_kv, read_or
 

@@ -5,7 +5,7 @@
 in the state, and the manager is given the new fields plus the old values a cgroup file needs
 together with them (cpu quota+period in v2 ``cpu.max``; memory limit for the v2 swap
 conversion)."""
-import os
+from ... import osfast as os
 
 from ...errors import OciError, Unsupported
 
