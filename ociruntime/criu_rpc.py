@@ -208,8 +208,8 @@ def start_dump(explicit, root, cid):
     reports why, or starts criu itself). The state file is read without the container's
     lock, only for the cgroups criu is born in; the checkpoint checks the container."""
     from . import jsonfast
-    from .errors import OciError
     from .criu import find_criu
+    from .errors import OciError
     from .state import STATE, validate_id
     try:
         validate_id(cid)
@@ -217,7 +217,7 @@ def start_dump(explicit, root, cid):
         with open(os.path.join(root, cid, STATE), "rb") as f:
             d = jsonfast.loads(f.read())
         return Swrk(criu, join=criu_cgroups(d.get("cgroup"), only=CRIU_JOINS), quiet=True)
-    except (OSError, ValueError, AttributeError, OciError):
+    except (OSError, ValueError, AttributeError, TypeError, OciError):
         return None
 
 
