@@ -1,4 +1,4 @@
-"""``ocirun exec``: the flags are runc's (EXEC_FLAGS in commands.py); options stop at the
+"""``ocirun exec``: the flags are runc's (_exec_flags in commands.py); options stop at the
 container id, so ``ocirun exec ID sh -c 'x -y'`` passes ``-c`` and ``'x -y'`` to sh."""
 
 

@@ -5,9 +5,6 @@ import sys
 from ..errors import OciError
 from .parser import UsageError
 
-# the flags live in the command table (commands.py) with every other command's
-from .commands import EVENTS_FLAGS, UPDATE_FLAGS  # noqa: E402,F401
-
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 

@@ -3,6 +3,7 @@ the per-field flags, and the merge of an update into the saved resources."""
 import pytest
 
 from ociruntime.cli import cmd_resources as cr
+from ociruntime.cli.commands import COMMANDS
 from ociruntime.cli.parser import parse_flags
 from ociruntime.errors import OciError
 from ociruntime.linux.cgroups.update import KMEM_IGNORED, merge, normalize
@@ -42,7 +43,7 @@ def test_go_duration_invalid(s, msg):
 
 
 def flags(*argv):
-    v, pos, _ = parse_flags(cr.UPDATE_FLAGS, list(argv))
+    v, pos, _ = parse_flags(COMMANDS["update"].flags, list(argv))
     return v
 
 
