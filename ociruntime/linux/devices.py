@@ -7,7 +7,7 @@ first. In a user namespace, where mknod is not allowed, the host device is bind-
 an empty file instead, after checking with fstat that the host path really is that device.
 """
 from .. import osfast as os
-import stat
+import _stat as stat  # the C module stat.py re-exports (stat.py: 0.4 M instructions)
 
 from ..errors import ConfigError
 from . import paths

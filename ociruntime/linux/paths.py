@@ -8,7 +8,7 @@ are created one component at a time relative to the fd of their parent, with
 fd: callers mount onto that fd, never onto a path string (CVE-2021-30465, CVE-2024-45310).
 """
 from .. import osfast as os
-import stat
+import _stat as stat  # the C module stat.py re-exports (stat.py: 0.4 M instructions)
 
 from . import syscalls as sc
 

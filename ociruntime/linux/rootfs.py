@@ -13,7 +13,7 @@ attached with ``move_mount`` onto an ``O_PATH`` fd resolved inside the rootfs wi
 string, so a symlink in the image or a racing rename cannot move a mount outside the rootfs.
 """
 from .. import osfast as os
-import stat
+import _stat as stat  # the C module stat.py re-exports (stat.py: 0.4 M instructions)
 
 from ..errors import ConfigError, SetupError
 from . import devices, mountopts, paths, sysctl

@@ -20,7 +20,7 @@ FORBIDDEN = {"ctypes", "_ctypes", "json", "re", "signal", "subprocess", "enum", 
              "ociruntime.cli.cmd_exec", "ociruntime.cli.cmd_resources"}
 # os itself: the short commands use ociruntime.osfast (importing os costs 6.4 M instructions,
 # 18% of a `state`)
-SHORT_FORBIDDEN = {"os", "posixpath", "_collections_abc"}
+SHORT_FORBIDDEN = {"os", "posixpath", "_collections_abc", "stat"}   # stat: its C _stat is used
 # the cgroup managers: only delete (removes the cgroup) and kill --all need them
 CGROUPS = {"ociruntime.linux.cgroups", "ociruntime.linux.cgroups.v1",
            "ociruntime.linux.cgroups.v2", "ociruntime.linux.cgroups.fs"}
