@@ -68,10 +68,34 @@ def _posixpath(name):
     return getattr(posixpath, name)
 
 
+def _str_path(fn):
+    """``fn`` for a str path (or a path-like one); bytes go to posixpath's function of the
+    same name."""
+    name = fn.__name__
+
+    def call(p):
+        p = _fspath(p)
+        return fn(p) if type(p) is str else _posixpath(name)(p)
+    call.__name__ = name
+    return staticmethod(call)
+
+
+def _mode(p, follow=True):
+    try:
+        return _posix.stat(p, follow_symlinks=follow).st_mode
+    except (OSError, ValueError):
+        return None
+
+
+def _is(p, fmt, follow=True):
+    m = _mode(p, follow)
+    return m is not None and m & 0o170000 == fmt
+
+
 class _Path:
-    """``os.path``: join, dirname, basename, normpath, abspath, exists, isdir, isfile,
-    islink here, for str and path-like arguments; bytes and every other function go to
-    posixpath."""
+    """``os.path``: join, dirname, basename, normpath, abspath, isabs, exists, isdir,
+    isfile, islink here, for str and path-like arguments; bytes and every other function go
+    to posixpath."""
 
     @staticmethod
     def join(a, *p):
@@ -88,32 +112,23 @@ class _Path:
                 path += "/" + b
         return path
 
-    @staticmethod
+    @_str_path
     def dirname(p):
-        p = _fspath(p)
-        if type(p) is not str:
-            return _posixpath("dirname")(p)
         i = p.rfind("/") + 1
         head = p[:i]
         if head and head != "/" * len(head):
             head = head.rstrip("/")
         return head
 
-    @staticmethod
+    @_str_path
     def basename(p):
-        p = _fspath(p)
-        if type(p) is not str:
-            return _posixpath("basename")(p)
         return p[p.rfind("/") + 1:]
 
-    @staticmethod
+    @_str_path
     def normpath(p):
         """Lexically: no "." or empty components, ".." folded into its parent (never above
         "/"), one leading "/" (exactly two are kept, as POSIX leaves them to the
         implementation), "." for nothing."""
-        p = _fspath(p)
-        if type(p) is not str:
-            return _posixpath("normpath")(p)
         if not p:
             return "."
         lead = len(p) - len(p.lstrip("/"))
@@ -131,47 +146,31 @@ class _Path:
             parts.append(c)
         return ("/" * lead + "/".join(parts)) or "."
 
-    @classmethod
-    def abspath(cls, p):
-        p = _fspath(p)
-        if type(p) is not str:
-            return _posixpath("abspath")(p)
+    @_str_path
+    def abspath(p):
         if not p.startswith("/"):
-            p = cls.join(_posix.getcwd(), p)
-        return cls.normpath(p)
+            p = _Path.join(_posix.getcwd(), p)
+        return _Path.normpath(p)
 
-    @staticmethod
+    @_str_path
     def isabs(p):
-        p = _fspath(p)
-        if type(p) is not str:
-            return _posixpath("isabs")(p)
         return p.startswith("/")
 
     @staticmethod
-    def _mode(p, follow=True):
-        try:
-            return _posix.stat(p, follow_symlinks=follow).st_mode
-        except (OSError, ValueError):
-            return None
+    def exists(p):
+        return _mode(p) is not None
 
-    @classmethod
-    def exists(cls, p):
-        return cls._mode(p) is not None
+    @staticmethod
+    def isdir(p):
+        return _is(p, 0o040000)
 
-    @classmethod
-    def isdir(cls, p):
-        m = cls._mode(p)
-        return m is not None and m & 0o170000 == 0o040000
+    @staticmethod
+    def isfile(p):
+        return _is(p, 0o100000)
 
-    @classmethod
-    def isfile(cls, p):
-        m = cls._mode(p)
-        return m is not None and m & 0o170000 == 0o100000
-
-    @classmethod
-    def islink(cls, p):
-        m = cls._mode(p, follow=False)
-        return m is not None and m & 0o170000 == 0o120000
+    @staticmethod
+    def islink(p):
+        return _is(p, 0o120000, follow=False)
 
     def __getattr__(self, name):
         return _posixpath(name)

@@ -179,45 +179,47 @@ def do_restore(ctx, v, pos):
                           no_pivot=v["no_pivot"], no_subreaper=v["no_subreaper"])
 
 
+def _criu_flags():
+    """What checkpoint and restore both take (runc's)."""
+    return [
+        Flag("tcp-established", "bool", False, help="allow open tcp connections"),
+        Flag("ext-unix-sk", "bool", False, help="allow external unix sockets"),
+        Flag("shell-job", "bool", False, help="allow shell jobs"),
+        Flag("file-locks", "bool", False, help="handle file locks"),
+        Flag("manage-cgroups-mode", default="", help="cgroups mode: soft|full|strict|ignore"),
+        Flag("empty-ns", many=True, help="create a namespace, but don't restore its properties"),
+        Flag("auto-dedup", "bool", False, help="enable auto deduplication of memory images"),
+        Flag("lazy-pages", "bool", False, help="use lazy migration mechanism"),
+    ]
+
+
 def _checkpoint_flags():
     return [
         Flag("image-path", default="", help="path for saving criu image files"),
         Flag("work-path", default="", help="path for saving work files and logs"),
         Flag("parent-path", default="", help="path for previous criu image files (pre-dump)"),
         Flag("leave-running", "bool", False, help="leave the process running after checkpoint"),
-        Flag("tcp-established", "bool", False, help="allow open tcp connections"),
-        Flag("ext-unix-sk", "bool", False, help="allow external unix sockets"),
-        Flag("shell-job", "bool", False, help="allow shell jobs"),
-        Flag("lazy-pages", "bool", False, help="use lazy migration mechanism"),
         Flag("status-fd", "int", -1, help="criu writes \\0 to this FD once lazy-pages is ready"),
         Flag("page-server", default="", help="ADDRESS:PORT of the page server"),
-        Flag("file-locks", "bool", False, help="handle file locks"),
         Flag("pre-dump", "bool", False, help="dump container's memory information only"),
-        Flag("manage-cgroups-mode", default="", help="cgroups mode: soft|full|strict|ignore"),
-        Flag("empty-ns", many=True, help="create a namespace, but don't restore its properties"),
-        Flag("auto-dedup", "bool", False, help="enable auto deduplication of memory images"),
-    ]
+    ] + _criu_flags()
+
+
 def _restore_flags():
     return [
         Flag("image-path", default="", help="path to criu image files for restoring"),
         Flag("work-path", default="", help="path for saving work files and logs"),
-        Flag("tcp-established", "bool", False, help="allow open tcp connections"),
-        Flag("ext-unix-sk", "bool", False, help="allow external unix sockets"),
-        Flag("shell-job", "bool", False, help="allow shell jobs"),
-        Flag("file-locks", "bool", False, help="handle file locks"),
-        Flag("manage-cgroups-mode", default="", help="cgroups mode: soft|full|strict|ignore"),
         Flag("bundle|b", default=".", help="path to the root of the bundle directory"),
         Flag("detach|d", "bool", False, help="detach from the container's process"),
         Flag("pid-file", default=None, help="file to write the process id to"),
         Flag("no-subreaper", "bool", False, help="disable the use of the subreaper"),
         Flag("no-pivot", "bool", False, help="do not use pivot_root"),
         Flag("console-socket", default=None, help="AF_UNIX socket that receives the pty master"),
-        Flag("empty-ns", many=True, help="create a namespace, but don't restore its properties"),
-        Flag("auto-dedup", "bool", False, help="enable auto deduplication of memory images"),
-        Flag("lazy-pages", "bool", False, help="use lazy migration mechanism"),
         Flag("lsm-profile", default="", help="LSM profile to be used during restore"),
         Flag("lsm-mount-context", default="", help="LSM mount context to be used during restore"),
-    ]
+    ] + _criu_flags()
+
+
 def _update_flags():
     return [
         Flag("resources|r", default=None,
