@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import select
 import shutil
 import statistics
 import subprocess
@@ -150,17 +151,18 @@ class Runtime:
 
 
 def _wait4(pid, timeout):
-    """os.wait4 with a deadline (polling WNOHANG after a first blocking-free check)."""
-    end = time.monotonic() + timeout
-    delay = 0.0002
-    while True:
-        wpid, status, ru = os.wait4(pid, os.WNOHANG)
-        if wpid == pid:
-            return wpid, status, ru
-        if time.monotonic() > end:
+    """os.wait4 with a deadline. poll() on a pidfd wakes up the moment the child exits: a
+    sleep-and-retry loop would round every time up to its next retry (with 2 ms steps, a
+    7.7 ms command measured 9.8 ms and a 4.5 ms one 5.6)."""
+    fd = os.pidfd_open(pid)
+    try:
+        p = select.poll()
+        p.register(fd, select.POLLIN)
+        if not p.poll(timeout * 1000):
             raise TimeoutError
-        time.sleep(delay)
-        delay = min(delay * 2, 0.002)
+    finally:
+        os.close(fd)
+    return os.wait4(pid, 0)
 
 
 # ---------------------------------------------------------------- cases: seconds (or KiB)
