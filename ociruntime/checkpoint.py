@@ -123,7 +123,6 @@ def _cgroup_binds(desc, mgr=None):
     cms = [m for m in desc.mounts if m[1] == "cgroup"]
     if not cms:
         return []
-    import posixpath
     from .linux import rootfs
     host = rootfs._host_cgroups()
     own = None
@@ -136,7 +135,7 @@ def _cgroup_binds(desc, mgr=None):
         unified_root = [c for c in host if c.mountpoint == "/sys/fs/cgroup" and
                         c.fstype == "cgroup2"]
         for cm in unified_root or host:
-            name = posixpath.relpath(cm.mountpoint, "/sys/fs/cgroup")
+            name = os.path.relpath(cm.mountpoint, "/sys/fs/cgroup")
             if unified_root:
                 name = "."
             elif name == "." or "/" in name:

@@ -93,8 +93,8 @@ def _is(p, fmt, follow=True):
 
 
 class _Path:
-    """``os.path``: join, dirname, basename, normpath, abspath, isabs, exists, isdir,
-    isfile, islink here, for str and path-like arguments; bytes and every other function go
+    """``os.path``: join, dirname, basename, normpath, abspath, isabs, relpath, exists,
+    isdir, isfile, islink here, for str and path-like arguments; bytes and every other function go
     to posixpath."""
 
     @staticmethod
@@ -155,6 +155,21 @@ class _Path:
     @_str_path
     def isabs(p):
         return p.startswith("/")
+
+    @staticmethod
+    def relpath(p, start=None):
+        p = _fspath(p)
+        start = "." if start is None else _fspath(start)
+        if type(p) is not str or type(start) is not str:
+            return _posixpath("relpath")(p, start)
+        if not p:
+            raise ValueError("no path specified")
+        a = [x for x in _Path.abspath(start).split("/") if x]
+        b = [x for x in _Path.abspath(p).split("/") if x]
+        n = 0
+        while n < len(a) and n < len(b) and a[n] == b[n]:
+            n += 1
+        return "/".join([".."] * (len(a) - n) + b[n:]) or "."
 
     @staticmethod
     def exists(p):

@@ -41,6 +41,17 @@ def dump(rc, _exit=posix._exit):   # also when a command leaves through _exit (e
 
 
 posix._exit = dump    # before anything imports it (osfast, os) from posix
+
+
+class Watch:   # any process of the command (bridge, init before its exec): a "+name" line
+    def find_spec(self, name, path=None, target=None):
+        if name in {watch!r}:
+            with open({out!r}, "a") as f:
+                f.write("+" + name + "\\n")
+        return None
+
+
+sys.meta_path.insert(0, Watch())
 from ociruntime.cli.main import main
 dump(main())
 """
@@ -50,7 +61,8 @@ dump(main())
 def probe(tmp_path, ocirun):
     out = str(tmp_path / "modules.txt")
     path = tmp_path / "ocirun-probe"
-    path.write_text(PROBE.format(python=sys.executable, repo=REPO, out=out))
+    path.write_text(PROBE.format(python=sys.executable, repo=REPO, out=out,
+                                 watch=SHORT_FORBIDDEN))
     path.chmod(0o755)
     runner = Runner(ocirun.root, binary=str(path))
 
@@ -134,3 +146,5 @@ def test_create_run_exec_imports(ocirun, make_bundle, probe):
         assert "ociruntime.linux.syscalls" in mods, cmd   # it did make raw syscalls
         bad = sorted(mods & HEAVY_FORBIDDEN)
         assert not bad, f"ocirun {cmd} imported {bad}"
+        bad = sorted(m for m in mods if m.startswith("+"))
+        assert not bad, f"a process of ocirun {cmd} (bridge, init) imported {bad}"

@@ -24,6 +24,11 @@ def test_path_functions_agree_with_posixpath(p):
     for q in PATHS:
         assert osfast.path.join(p, q) == posixpath.join(p, q), (p, q)
         assert osfast.path.join(p, q, "z") == posixpath.join(p, q, "z"), (p, q)
+        if p:
+            assert osfast.path.relpath(p, q or None) == posixpath.relpath(p, q or None), (p, q)
+    if not p:
+        with pytest.raises(ValueError):
+            osfast.path.relpath(p)
 
 
 def test_file_tests_agree(tmp_path):
@@ -46,7 +51,7 @@ def test_posix_names_are_os_names_and_the_rest_comes_from_os():
                  "pidfd_open", "memfd_create"):
         assert getattr(osfast, name) is getattr(os, name), name
     assert osfast.removedirs is os.removedirs and osfast.environ is os.environ
-    assert osfast.path.relpath is posixpath.relpath
+    assert osfast.path.commonpath is posixpath.commonpath
 
 
 def test_getenv_and_exec_environ(monkeypatch):
