@@ -83,7 +83,15 @@ def procs(path, recursive=True):
 
 def rmtree(path):
     """rmdir ``path`` and its sub-cgroups, deepest first. Returns silently when it is gone;
-    raises OSError (EBUSY while tasks remain)."""
+    raises OSError (EBUSY while tasks remain). A cgroup without sub-cgroups (the usual case)
+    goes with one rmdir: its directory is listed only when that fails."""
+    try:
+        os.rmdir(path)
+        return
+    except FileNotFoundError:
+        return
+    except OSError:
+        pass        # EBUSY: sub-cgroups, or tasks (the rmdir below says which)
     try:
         with os.scandir(path) as it:
             subs = [e.path for e in it if e.is_dir(follow_symlinks=False)]
