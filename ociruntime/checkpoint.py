@@ -376,7 +376,7 @@ def _while_dumping(d, o):
 
 def _dump_argv(criu, o, d, pid, desc, image, work):
     """``criu dump|pre-dump ...`` for the container of state ``d`` (init ``pid``), as argv:
-    the RPC request is built from it (criu_rpc.from_argv), and --debug prints it."""
+    the RPC request is built from it (criu_proto.from_argv), and --debug prints it."""
     cmd = [criu, "pre-dump" if o.pre_dump else "dump", "--tree", str(pid),
            "--images-dir", image, "--work-dir", work,
            "--log-file", "pre-dump.log" if o.pre_dump else "dump.log", "-v4"]

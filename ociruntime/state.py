@@ -5,12 +5,10 @@ import errno
 from . import osfast as os
 import time
 
-from . import jsonfast
+from . import DEFAULT_ROOT, STATE, jsonfast  # noqa: F401 - DEFAULT_ROOT is state's API too
 from .errors import ContainerExists, ContainerNotFound, InvalidID
 
-DEFAULT_ROOT = "/run/ocirun"
 FIFO = "exec.fifo"
-STATE = "state.json"
 _ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 
 

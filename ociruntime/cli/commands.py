@@ -164,7 +164,7 @@ def do_checkpoint(ctx, v, pos):
     swrk = None
     if sys.platform.startswith("linux") and not v["lazy_pages"]:
         from ..criu_rpc import start_dump
-        from ..state import DEFAULT_ROOT
+        from .. import DEFAULT_ROOT
         swrk = start_dump(ctx.g.get("criu") or None, ctx.g["root"] or DEFAULT_ROOT, pos[0])
     try:
         ctx.rt.checkpoint(pos[0], _criu_opts(ctx, v, swrk))

@@ -1,7 +1,7 @@
-"""criu_rpc: the argv -> criu_opts translation and the protobuf wire format (pure logic)."""
+"""criu_proto: the argv -> criu_opts translation and the protobuf wire format (pure logic)."""
 import pytest
 
-from ociruntime import criu_rpc as r
+from ociruntime import criu_proto as r
 from ociruntime.criu import CriuError
 
 
