@@ -42,13 +42,17 @@ class ClientError(Exception):
 
 
 def criu_env(base, env):
-    """`env` with `base`/criu-bin (a `criu` symlink to CRIU) first on PATH and OCIRUN_CRIU=CRIU."""
+    """`env` with `base`/criu-bin (a `criu` symlink to CRIU) first on PATH, OCIRUN_CRIU=CRIU,
+    and TMPDIR=`base`/tmp: what the clients leave in temporary directories (containerd's
+    `ctrd-checkpoint*` image dirs, 8 per run) goes with the base, not into /tmp."""
     d = os.path.join(base, "criu-bin")
     os.makedirs(d, exist_ok=True)
     link = os.path.join(d, "criu")
     if not os.path.islink(link):
         os.symlink(CRIU, link)
-    return dict(env, PATH=d + ":" + env["PATH"], OCIRUN_CRIU=CRIU)
+    tmp = os.path.join(base, "tmp")
+    os.makedirs(tmp, exist_ok=True)
+    return dict(env, PATH=d + ":" + env["PATH"], OCIRUN_CRIU=CRIU, TMPDIR=tmp)
 
 
 def runtime_path(name):
