@@ -66,7 +66,7 @@ class Described:
         return d
 
     @classmethod
-    def from_doc(cls, doc, where="config.json"):
+    def from_doc(cls, doc):
         d = cls()
         try:
             lx = doc.get("linux") or {}
@@ -77,21 +77,9 @@ class Described:
             d.masked = list(lx.get("maskedPaths") or ())
             d.devices = [x["path"] for x in lx.get("devices") or ()]
         except (AttributeError, KeyError, TypeError) as e:
-            raise ConfigError(where, f"cannot describe the container to CRIU: {e}") from None
+            raise ConfigError("config.json", f"cannot describe the container to CRIU: {e}") \
+                from None
         return d
-
-
-def _read_config(bundle):
-    """``bundle``/config.json as a document (checkpoint: not validated again)."""
-    from . import jsonfast
-    path = os.path.join(bundle, "config.json")
-    try:
-        with open(path, "rb") as f:
-            return jsonfast.loads(f.read())
-    except OSError as e:
-        raise OciError(f"open {path}: {e.strerror}") from None
-    except ValueError as e:
-        raise ConfigError("config.json", f"invalid JSON: {e}") from None
 
 
 def _is_bind(m):
@@ -317,7 +305,8 @@ def checkpoint(rt, cid, o):
         _prepare_dir(image, "image")
         if work != image:
             _prepare_dir(work, "work")
-        desc = Described.from_doc(_read_config(d["bundle"]))
+        from .config.reader import read_config
+        desc = Described.from_doc(read_config(d["bundle"]))
         cmd = _dump_argv(criu, o, d, d["pid"], desc, image, work)
         _debug(rt, cmd)
 
@@ -340,9 +329,7 @@ def checkpoint(rt, cid, o):
             alive = c.init_alive()
             raise _criu_fail(what, log, 1,
                              "" if alive else "(the container is no longer running)")
-        swrk.close()
-        if flags:
-            _repair_flags(flags)
+        swrk.close()         # criu leaves the container's cgroups before they are removed
         if not (o.leave_running or o.pre_dump):
             # as runc: the checkpointed container is gone; its ID is free again
             rt._delete_locked(c, force=True)
@@ -350,14 +337,10 @@ def checkpoint(rt, cid, o):
         if swrk is not None:
             swrk.close()
         if flags:
-            _repair_flags(flags)
+            from .linux import cgroup2_flags
+            cgroup2_flags.repair(flags[0])
         if c is not None:
             c.unlock()
-
-
-def _repair_flags(flags):
-    from .linux import cgroup2_flags
-    cgroup2_flags.repair(flags.pop())
 
 
 def _while_dumping(d, o):

@@ -3,7 +3,7 @@ field; nothing downstream reads raw dicts. Sections owned by a concern module ar
 module (``seccomp.parse``, ``cgroups.parse_resources``) — imported only when present."""
 from .. import osfast as os
 
-from ..errors import ConfigError, OciError
+from ..errors import ConfigError
 from .reader import Obj
 
 SUPPORTED_MAJOR = 1
@@ -323,23 +323,9 @@ def parse_spec(doc, bundle):
 
 def load_bundle(bundle):
     """Read and validate ``<bundle>/config.json``. Raises ConfigError / OciError."""
-    from .. import jsonfast
+    from .reader import read_config
     bundle = os.path.abspath(bundle)
-    path = os.path.join(bundle, "config.json")
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        if not os.path.isdir(bundle):
-            raise OciError(f"bundle {bundle} does not exist") from None
-        raise OciError(f"JSON specification file config.json not found in {bundle}") from None
-    except OSError as e:
-        raise OciError(f"open {path}: {e.strerror}") from None
-    try:
-        doc = jsonfast.loads(data)
-    except ValueError as e:
-        raise ConfigError("config.json", f"invalid JSON: {e}") from None
-    spec = parse_spec(doc, bundle)
+    spec = parse_spec(read_config(bundle), bundle)
     if not os.path.isdir(spec.root.path):
         raise ConfigError("root.path", f"rootfs ({spec.root.path}) does not exist")
     return spec

@@ -10,7 +10,8 @@ Usage in a concern module::
         t.rules = [parse_rule(r) for r in o.objs("syscalls")]
         return t
 """
-from ..errors import ConfigError
+from .. import osfast as os
+from ..errors import ConfigError, OciError
 
 _MISSING = object()
 _TYPES = {str: "a string", int: "an integer", bool: "a boolean", list: "an array",
@@ -128,3 +129,24 @@ class Obj:
             if not isinstance(x, str):
                 raise ConfigError(f"{self.sub(key)}.{k}", "must be a string")
         return dict(v)
+
+
+def read_config(bundle):
+    """``<bundle>/config.json`` decoded, not validated (``model.load_bundle`` validates it;
+    a checkpoint reads the few fields it describes to CRIU without the model). ``bundle``
+    is absolute. Raises OciError / ConfigError."""
+    from .. import jsonfast
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        if not os.path.isdir(bundle):
+            raise OciError(f"bundle {bundle} does not exist") from None
+        raise OciError(f"JSON specification file config.json not found in {bundle}") from None
+    except OSError as e:
+        raise OciError(f"open {path}: {e.strerror}") from None
+    try:
+        return jsonfast.loads(data)
+    except ValueError as e:
+        raise ConfigError("config.json", f"invalid JSON: {e}") from None
